@@ -1,0 +1,77 @@
+# GEN workflow server - plain Makefile, pkg-config for every library.
+# make            build bin/gen-server, bin/gen-worker, bin/genctl
+# make run        packages, build, private PostgreSQL, demo data, run
+# make test       throw-away PostgreSQL, every test, "N passed, N failed"
+# make bench      benchmarks (not tests)
+# make SANITIZE=1 ASan+UBSan build
+
+PKGS    := libevent libevent_openssl libevent_pthreads libpq libxml-2.0 openssl
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+           -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter \
+           -MMD -MP -Iserver $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+BUILD   := build/san
+else
+BUILD   := build/rel
+endif
+
+# Modules shared by the server, the worker, genctl and the unit tests.
+CORE_SRC   := $(filter-out server/main.c server/genctl.c, $(wildcard server/*.c))
+CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
+WORKER_SRC := $(wildcard workers/*.c)
+WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+BINS := bin/gen-server bin/gen-worker bin/genctl
+
+.PHONY: all run test unit unit-bins bench clean
+all: $(BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+bin/gen-server: $(BUILD)/server/main.o $(CORE_OBJ)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/gen-worker: $(WORKER_OBJ) $(CORE_OBJ)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/genctl: $(BUILD)/server/genctl.o $(CORE_OBJ)
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
+
+unit-bins: $(UNIT_BIN)
+
+unit: $(UNIT_BIN)
+	@st=0; for t in $(UNIT_BIN); do $$t || st=1; done; exit $$st
+
+run: 
+	@deploy/run.sh
+
+test:
+	@tests/run-all.sh
+
+bench: all
+	@tests/bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,256 @@
+/* main.c - gen-server: configuration, listener, worker processes, signals.
+ *
+ * The parent reads the configuration, compiles the schemas and loads the
+ * receipt key (so every child inherits them), binds the listening socket and
+ * forks --workers children. Each child runs one libevent loop with its own
+ * HTTP front, database pool and hashing threads, all on the shared socket.
+ * SIGTERM stops accepting, lets in-flight requests finish (bounded by
+ * --shutdown-grace) and exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <libxml/parser.h>
+
+#include "app.h"
+#include "db.h"
+#include "hashpool.h"
+#include "receipt.h"
+
+static struct event *drain_timer;
+static struct evhttp_bound_socket *bound;
+static int64_t drain_deadline_us;
+
+static int
+listen_socket(const char *host, int port, char *err, size_t errlen)
+{
+	struct addrinfo hints = {0}, *res = NULL;
+	char portstr[16];
+	int fd = -1, one = 1;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
+	snprintf(portstr, sizeof portstr, "%d", port);
+	int rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen address %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void
+on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct app *app = arg;
+
+	if ((app->inflight == 0 && db_pool_pending(app->db) == 0) ||
+	    now_usec() >= drain_deadline_us) {
+		if (app->inflight)
+			fprintf(stderr, "event=shutdown_forced inflight=%d\n", app->inflight);
+		event_base_loopexit(app->base, NULL);
+	}
+}
+
+static void
+on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct app *app = arg;
+	struct timeval tick = { 0, 20000 };
+
+	if (app->draining)
+		return;
+	app->draining = 1;
+	fprintf(stderr, "event=draining pid=%d inflight=%d\n", (int)getpid(), app->inflight);
+	if (bound != NULL) {
+		evhttp_del_accept_socket(app->http, bound);
+		bound = NULL;
+	}
+	drain_deadline_us = now_usec() + (int64_t)app->cfg->shutdown_grace * 1000000;
+	drain_timer = event_new(app->base, -1, EV_PERSIST, on_drain_tick, app);
+	event_add(drain_timer, &tick);
+}
+
+/* One process's life: loop until drained. */
+static int
+serve(const struct gen_config *cfg, int fd, struct receipt_key *key)
+{
+	struct app app = {0};
+	struct event *sigs[2];
+
+	app.cfg = cfg;
+	app.key = key;
+	app.started_us = now_usec();
+	app.base = event_base_new();
+	app.http = app.base ? evhttp_new(app.base) : NULL;
+	if (app.http == NULL) {
+		fprintf(stderr, "event=fatal reason=\"cannot create event loop\"\n");
+		return 1;
+	}
+	evhttp_set_max_body_size(app.http, (ev_ssize_t)cfg->max_body);
+	evhttp_set_max_headers_size(app.http, (ev_ssize_t)cfg->max_headers);
+	evhttp_set_timeout(app.http, cfg->idle_timeout);
+	evhttp_set_allowed_methods(app.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
+	evhttp_set_default_content_type(app.http, "application/json");
+	evhttp_set_flags(app.http, EVHTTP_SERVER_LINGERING_CLOSE);
+	bound = evhttp_accept_socket_with_handle(app.http, fd);
+	if (bound == NULL) {
+		fprintf(stderr, "event=fatal reason=\"cannot accept on socket\"\n");
+		return 1;
+	}
+	app.metrics = xcalloc((size_t)route_count + 1, sizeof *app.metrics);
+	struct db_pool_config dbc = {
+		.conninfo = cfg->database_url,
+		.connections = cfg->db_connections,
+		.queue_max = cfg->db_queue_max,
+		.query_timeout_ms = cfg->db_timeout_ms,
+		.stmts = app_statements,
+		.nstmts = (size_t)app_statement_count,
+	};
+	app.db = db_pool_new(app.base, &dbc);
+	app.hp = hashpool_new(app.base, cfg->hash_threads, 256);
+	web_install(&app);
+	sigs[0] = evsignal_new(app.base, SIGTERM, on_sigterm, &app);
+	sigs[1] = evsignal_new(app.base, SIGINT, on_sigterm, &app);
+	event_add(sigs[0], NULL);
+	event_add(sigs[1], NULL);
+	fprintf(stderr, "event=serving pid=%d listen=%s:%d\n", (int)getpid(), cfg->listen, cfg->port);
+
+	event_base_dispatch(app.base);
+
+	fprintf(stderr, "event=stopped pid=%d\n", (int)getpid());
+	event_free(sigs[0]);
+	event_free(sigs[1]);
+	if (drain_timer)
+		event_free(drain_timer);
+	evhttp_free(app.http);
+	db_pool_free(app.db);
+	hashpool_free(app.hp);
+	free(app.metrics);
+	event_base_free(app.base);
+	return 0;
+}
+
+static volatile sig_atomic_t parent_stop;
+
+static void
+parent_signal(int sig)
+{
+	parent_stop = sig;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct gen_config cfg;
+	char err[512];
+	int rest;
+
+	int rc = config_load(&cfg, CFG_SERVER, argc, argv, &rest, err, sizeof err);
+	if (rc == 1)
+		return 0;
+	if (rc != 0 || rest != argc) {
+		fprintf(stderr, "gen-server: %s\n", rc ? err : "unexpected argument (see --help)");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (xmlform_init(cfg.forms_dir, err, sizeof err) != 0) {
+		fprintf(stderr, "gen-server: %s\n", err);
+		return 1;
+	}
+	struct receipt_key *key = receipt_key_load(cfg.receipt_key, err, sizeof err);
+	if (key == NULL) {
+		fprintf(stderr, "gen-server: %s\n", err);
+		return 1;
+	}
+	int fd = listen_socket(cfg.listen, cfg.port, err, sizeof err);
+	if (fd < 0) {
+		fprintf(stderr, "gen-server: %s\n", err);
+		return 1;
+	}
+	if (cfg.workers == 1) {
+		rc = serve(&cfg, fd, key);
+	} else {
+		pid_t *kids = xcalloc((size_t)cfg.workers, sizeof *kids);
+		for (int i = 0; i < cfg.workers; i++) {
+			kids[i] = fork();
+			if (kids[i] == 0) {
+				free(kids);
+				rc = serve(&cfg, fd, key);
+				_exit(rc);
+			}
+		}
+		struct sigaction sa = {0};
+		sa.sa_handler = parent_signal;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		int alive = cfg.workers, stopping = 0;
+		rc = 0;
+		while (alive > 0) {
+			int status;
+			pid_t pid = waitpid(-1, &status, 0);
+			if (pid < 0) {
+				if (errno == EINTR && parent_stop && !stopping) {
+					stopping = 1;
+					for (int i = 0; i < cfg.workers; i++)
+						if (kids[i] > 0)
+							kill(kids[i], SIGTERM);
+				}
+				continue;
+			}
+			for (int i = 0; i < cfg.workers; i++) {
+				if (kids[i] != pid)
+					continue;
+				kids[i] = 0;
+				alive--;
+				if (stopping || parent_stop)
+					break;
+				/* A child that dies while we serve is replaced. */
+				fprintf(stderr, "event=worker_died pid=%d status=%d\n", (int)pid, status);
+				pid_t k = fork();
+				if (k == 0) {
+					free(kids);
+					_exit(serve(&cfg, fd, key));
+				}
+				if (k > 0) {
+					kids[i] = k;
+					alive++;
+				}
+			}
+			if (parent_stop && !stopping) {
+				stopping = 1;
+				for (int i = 0; i < cfg.workers; i++)
+					if (kids[i] > 0)
+						kill(kids[i], SIGTERM);
+			}
+		}
+		free(kids);
+	}
+	close(fd);
+	receipt_key_free(key);
+	xmlform_shutdown();
+	config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,544 @@
+/* web.c - the request layer: framing checks, routing, identity, replies,
+ * problem documents and per-route metrics. Handlers live in api.c. */
+#include "app.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "auth.h"
+#include "db.h"
+
+#define PROBLEM_BASE "/problems/"
+
+static const double bucket_le[METRIC_BUCKETS] = {
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
+};
+
+static void
+count_request(struct req *q, int status)
+{
+	struct route_metrics *m = &q->app->metrics[q->route_index];
+	double secs = (double)(now_usec() - q->start_us) / 1e6;
+	int cls = status / 100;
+
+	if (cls >= 1 && cls <= 5)
+		m->by_status[cls]++;
+	m->count++;
+	m->sum_seconds += secs;
+	for (int i = 0; i < METRIC_BUCKETS; i++)
+		if (secs <= bucket_le[i])
+			m->latency[i]++;
+}
+
+static void
+req_free(struct req *q)
+{
+	if (q->free_state != NULL && q->state != NULL)
+		q->free_state(q->state);
+	q->app->inflight--;
+	free(q);
+}
+
+void
+req_header(struct req *q, const char *name, const char *value)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(q->r);
+
+	evhttp_remove_header(h, name);
+	evhttp_add_header(h, name, value);
+}
+
+const char *
+req_in_header(struct req *q, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(q->r), name);
+}
+
+char *
+req_query_param(struct req *q, const char *name)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(q->r);
+	const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+	struct evkeyvalq kv;
+	char *out = NULL;
+
+	if (query == NULL || evhttp_parse_query_str(query, &kv) != 0)
+		return NULL;
+	const char *v = evhttp_find_header(&kv, name);
+	if (v != NULL)
+		out = xstrdup(v);
+	evhttp_clear_headers(&kv);
+	return out;
+}
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Status";
+	}
+}
+
+void
+req_reply(struct req *q, int status, const char *content_type,
+    const char *body, size_t len)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	if (content_type != NULL)
+		req_header(q, "Content-Type", content_type);
+	req_header(q, "X-Content-Type-Options", "nosniff");
+	req_header(q, "Cache-Control", "no-store");
+	req_header(q, "X-Request-Id", q->req_id);
+	if (q->app->draining)
+		req_header(q, "Connection", "close");
+	if (body != NULL && len > 0)
+		evbuffer_add(buf, body, len);
+	count_request(q, status);
+	if (status >= 500 || q->app->cfg == NULL)
+		fprintf(stderr, "event=request id=%s route=%s status=%d us=%lld\n",
+		    q->req_id, q->route ? q->route->name : "-", status,
+		    (long long)(now_usec() - q->start_us));
+	evhttp_send_reply(q->r, status, reason_phrase(status), buf);
+	evbuffer_free(buf);
+	req_free(q);
+}
+
+void
+req_json(struct req *q, int status, const char *json, size_t len)
+{
+	req_reply(q, status, "application/json", json, len);
+}
+
+void
+req_problem(struct req *q, int status, const char *type, const char *title,
+    const char *detail, const struct form_errors *errs)
+{
+	struct sbuf b = {0};
+
+	sbuf_adds(&b, "{\"type\":");
+	{
+		struct sbuf t = {0};
+		sbuf_printf(&t, PROBLEM_BASE "%s", type);
+		json_add_str(&b, t.data);
+		sbuf_free(&t);
+	}
+	sbuf_adds(&b, ",\"title\":");
+	json_add_str(&b, title);
+	sbuf_printf(&b, ",\"status\":%d,\"detail\":", status);
+	json_add_str(&b, detail ? detail : title);
+	if (errs != NULL) {
+		sbuf_adds(&b, ",\"errors\":[");
+		for (int i = 0; i < errs->count; i++) {
+			const struct form_error *e = &errs->items[i];
+			if (i)
+				sbuf_addc(&b, ',');
+			sbuf_printf(&b, "{\"line\":%d,\"column\":%d,\"path\":", e->line, e->column);
+			json_add_str(&b, e->path);
+			sbuf_adds(&b, ",\"message\":");
+			json_add_str(&b, e->message);
+			sbuf_addc(&b, '}');
+		}
+		sbuf_adds(&b, "]");
+		if (errs->dropped)
+			sbuf_printf(&b, ",\"errorsNotShown\":%d", errs->dropped);
+	}
+	sbuf_adds(&b, ",\"instance\":");
+	json_add_str(&b, q->req_id);
+	sbuf_addc(&b, '}');
+	req_reply(q, status, "application/problem+json", b.data, b.len);
+	sbuf_free(&b);
+}
+
+void
+req_unavailable(struct req *q, const char *why)
+{
+	req_header(q, "Retry-After", "1");
+	req_problem(q, 503, "unavailable", "Service temporarily unavailable", why, NULL);
+}
+
+/* ---- database calls tied to a request ---- */
+
+struct pending_query {
+	struct req *q;
+	req_db_fn next;
+};
+
+static void
+on_query_done(void *arg, PGresult *res, const char *errmsg)
+{
+	struct pending_query *pq = arg;
+	struct req *q = pq->q;
+	req_db_fn next = pq->next;
+
+	free(pq);
+	if (res == NULL) {
+		req_unavailable(q, errmsg ? errmsg : "database unavailable");
+		return;
+	}
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+		const char *st = db_sqlstate(res);
+		/* Connection-class and shutdown errors: the database is away. */
+		if (strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
+		    strcmp(st, "53300") == 0) {
+			req_unavailable(q, "database unavailable");
+			return;
+		}
+	}
+	next(q, res);
+}
+
+void
+req_query(struct req *q, const char *stmt, int nparams,
+    const char *const *values, const int *lengths, req_db_fn next)
+{
+	struct pending_query *pq = xmalloc(sizeof *pq);
+	int formats[16];
+
+	pq->q = q;
+	pq->next = next;
+	for (int i = 0; i < nparams && i < 16; i++)
+		formats[i] = lengths != NULL && lengths[i] >= 0 ? 1 : 0;
+	if (db_query(q->app->db, stmt, nparams, values, lengths,
+	    lengths ? formats : NULL, on_query_done, pq) != 0) {
+		free(pq);
+		req_unavailable(q, "database unavailable or too busy");
+	}
+}
+
+/* ---- framing ---- */
+
+/* Reject requests whose framing could be read two ways (smuggling):
+ * Transfer-Encoding with Content-Length, several Content-Length headers,
+ * or a transfer coding other than plain "chunked". */
+static const char *
+framing_problem(struct evhttp_request *r)
+{
+	struct evkeyvalq *h = evhttp_request_get_input_headers(r);
+	struct evkeyval *kv;
+	int ncl = 0, nte = 0;
+	const char *te = NULL;
+
+	TAILQ_FOREACH(kv, h, next) {
+		if (kv->key[0] == '\0')
+			return "empty header name";
+		if (strcasecmp(kv->key, "Content-Length") == 0)
+			ncl++;
+		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+			nte++;
+			te = kv->value;
+		}
+	}
+	if (ncl > 1)
+		return "more than one Content-Length header";
+	if (nte > 1)
+		return "more than one Transfer-Encoding header";
+	if (nte && ncl)
+		return "both Transfer-Encoding and Content-Length";
+	if (te != NULL && strcasecmp(te, "chunked") != 0)
+		return "unsupported transfer coding";
+	if (evhttp_find_header(h, "Host") == NULL &&
+	    evhttp_request_get_host(r) == NULL)
+		return "missing Host header";
+	return NULL;
+}
+
+/* ---- routing ---- */
+
+/* Match path against pattern, capturing "{}" segments into q->param.
+ * A captured segment must be non-empty and made of safe characters. */
+static int
+match(const char *pattern, const char *path, struct req *q)
+{
+	int n = 0;
+
+	while (*pattern && *path) {
+		if (pattern[0] == '{' && pattern[1] == '}') {
+			const char *end = path;
+			while (*end && *end != '/')
+				end++;
+			size_t len = (size_t)(end - path);
+			if (len == 0 || len >= sizeof q->param[0] || n >= REQ_MAX_PARAMS)
+				return 0;
+			for (const char *c = path; c < end; c++)
+				if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+				    (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.'))
+					return 0;
+			memcpy(q->param[n], path, len);
+			q->param[n][len] = '\0';
+			n++;
+			pattern += 2;
+			path = end;
+			continue;
+		}
+		if (*pattern != *path)
+			return 0;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+static const char *
+method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PUT: return "PUT";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	case EVHTTP_REQ_HEAD: return "HEAD";
+	default: return "OTHER";
+	}
+}
+
+/* ---- identity ---- */
+
+/* The token of the request: "Authorization: Bearer T" or the session
+ * cookie. Returns 1 with token set, 0 when none, -1 when malformed. */
+static int
+request_token(struct req *q, char token[AUTH_TOKEN_LEN + 1])
+{
+	const char *a = req_in_header(q, "Authorization");
+	const char *t = NULL;
+	size_t len = 0;
+
+	if (a != NULL) {
+		if (strncasecmp(a, "Bearer ", 7) != 0)
+			return -1;
+		t = a + 7;
+		len = strlen(t);
+	} else {
+		const char *c = req_in_header(q, "Cookie");
+		const char *p = c;
+		while (p != NULL && (p = strstr(p, "gen_session=")) != NULL) {
+			if (p == c || p[-1] == ' ' || p[-1] == ';') {
+				t = p + strlen("gen_session=");
+				len = strcspn(t, "; ");
+				break;
+			}
+			p++;
+		}
+		if (t == NULL)
+			return 0;
+	}
+	if (len != AUTH_TOKEN_LEN)
+		return -1;
+	for (size_t i = 0; i < len; i++)
+		if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
+		    (t[i] >= '0' && t[i] <= '9') || t[i] == '-' || t[i] == '_'))
+			return -1;
+	memcpy(token, t, len);
+	token[len] = '\0';
+	return 1;
+}
+
+static enum role
+role_from_text(const char *s)
+{
+	if (strcmp(s, "provider") == 0)
+		return ROLE_PROVIDER;
+	if (strcmp(s, "reviewer") == 0)
+		return ROLE_REVIEWER;
+	if (strcmp(s, "staff") == 0)
+		return ROLE_STAFF;
+	return 0;
+}
+
+static void
+unauthenticated(struct req *q, const char *detail)
+{
+	req_header(q, "WWW-Authenticate", "Bearer realm=\"gen\"");
+	req_problem(q, 401, "unauthenticated", "Authentication required", detail, NULL);
+}
+
+static void
+on_identity(struct req *q, PGresult *res)
+{
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		req_problem(q, 500, "internal", "Internal error", "identity lookup failed", NULL);
+		return;
+	}
+	if (PQntuples(res) != 1) {
+		unauthenticated(q, "the session or token is unknown, expired or revoked");
+		return;
+	}
+	q->who.user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	snprintf(q->who.user_id_text, sizeof q->who.user_id_text, "%s", PQgetvalue(res, 0, 0));
+	q->who.role = role_from_text(PQgetvalue(res, 0, 1));
+	snprintf(q->who.email, sizeof q->who.email, "%s", PQgetvalue(res, 0, 2));
+	snprintf(q->who.siret, sizeof q->who.siret, "%s", PQgetvalue(res, 0, 3));
+	q->has_identity = 1;
+	if (!(q->route->roles & q->who.role)) {
+		req_problem(q, 403, "forbidden", "Forbidden",
+		    "your role may not use this route", NULL);
+		return;
+	}
+	q->route->handler(q);
+}
+
+/* ---- the generic callback ---- */
+
+static void
+on_request(struct evhttp_request *r, void *arg)
+{
+	struct app *app = arg;
+	struct req *q = xcalloc(1, sizeof *q);
+	static unsigned long long seq;
+
+	q->r = r;
+	q->app = app;
+	q->start_us = now_usec();
+	q->route_index = route_count; /* "unmatched" until a route matches */
+	snprintf(q->req_id, sizeof q->req_id, "%06x%010llx", (unsigned)getpid() & 0xffffff, ++seq);
+	app->inflight++;
+
+	if (app->draining) {
+		req_unavailable(q, "the server is shutting down");
+		return;
+	}
+	const char *why = framing_problem(r);
+	if (why != NULL) {
+		req_header(q, "Connection", "close");
+		req_problem(q, 400, "bad-request", "Malformed request", why, NULL);
+		return;
+	}
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	if (path == NULL || path[0] != '/') {
+		req_problem(q, 400, "bad-request", "Malformed request",
+		    "the request target must be an absolute path", NULL);
+		return;
+	}
+	enum evhttp_cmd_type method = evhttp_request_get_command(r);
+	int path_matched = 0;
+	struct sbuf allow = {0};
+	for (int i = 0; i < route_count; i++) {
+		if (!match(routes[i].pattern, path, q))
+			continue;
+		path_matched = 1;
+		if (routes[i].method != method &&
+		    !(method == EVHTTP_REQ_HEAD && routes[i].method == EVHTTP_REQ_GET)) {
+			sbuf_printf(&allow, "%s%s", allow.len ? ", " : "", method_name(routes[i].method));
+			continue;
+		}
+		q->route = &routes[i];
+		q->route_index = i;
+		break;
+	}
+	if (q->route == NULL) {
+		if (path_matched) {
+			req_header(q, "Allow", allow.data);
+			sbuf_free(&allow);
+			req_problem(q, 405, "method-not-allowed", "Method not allowed",
+			    "this resource does not support that method", NULL);
+		} else {
+			sbuf_free(&allow);
+			req_problem(q, 404, "not-found", "Not found", "no such resource", NULL);
+		}
+		return;
+	}
+	sbuf_free(&allow);
+	struct evbuffer *in = evhttp_request_get_input_buffer(r);
+	q->body_len = evbuffer_get_length(in);
+	q->body = q->body_len ? (const char *)evbuffer_pullup(in, -1) : "";
+
+	if (q->route->roles == 0) {
+		q->route->handler(q);
+		return;
+	}
+	char token[AUTH_TOKEN_LEN + 1];
+	int t = request_token(q, token);
+	if (t == 0) {
+		unauthenticated(q, "send a session cookie or an Authorization: Bearer token");
+		return;
+	}
+	if (t < 0) {
+		unauthenticated(q, "the credentials are malformed");
+		return;
+	}
+	unsigned char digest[32];
+	auth_sha256(token, strlen(token), digest);
+	const char *values[1] = { (const char *)digest };
+	int lengths[1] = { 32 };
+	req_query(q, "identity", 1, values, lengths, on_identity);
+}
+
+void
+web_install(struct app *app)
+{
+	evhttp_set_gencb(app->http, on_request, app);
+}
+
+/* ---- metrics ---- */
+
+void
+metrics_render(struct app *app, struct sbuf *out)
+{
+	struct db_pool_stats st;
+
+	sbuf_adds(out, "# HELP gen_http_requests_total HTTP requests by route and status class.\n"
+	    "# TYPE gen_http_requests_total counter\n");
+	for (int i = 0; i <= route_count; i++) {
+		const char *name = i < route_count ? routes[i].name : "unmatched";
+		for (int c = 1; c <= 5; c++)
+			if (app->metrics[i].by_status[c])
+				sbuf_printf(out, "gen_http_requests_total{route=\"%s\",status=\"%dxx\"} %llu\n",
+				    name, c, (unsigned long long)app->metrics[i].by_status[c]);
+	}
+	sbuf_adds(out, "# HELP gen_http_request_duration_seconds Request latency.\n"
+	    "# TYPE gen_http_request_duration_seconds histogram\n");
+	for (int i = 0; i <= route_count; i++) {
+		const struct route_metrics *m = &app->metrics[i];
+		const char *name = i < route_count ? routes[i].name : "unmatched";
+		if (m->count == 0)
+			continue;
+		for (int b = 0; b < METRIC_BUCKETS; b++)
+			sbuf_printf(out, "gen_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+			    name, bucket_le[b], (unsigned long long)m->latency[b]);
+		sbuf_printf(out, "gen_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
+		    "gen_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
+		    "gen_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
+		    name, (unsigned long long)m->count, name, m->sum_seconds,
+		    name, (unsigned long long)m->count);
+	}
+	db_pool_get_stats(app->db, &st);
+	sbuf_printf(out,
+	    "# TYPE gen_db_connections gauge\ngen_db_connections %d\n"
+	    "# TYPE gen_db_connections_ready gauge\ngen_db_connections_ready %d\n"
+	    "# TYPE gen_db_queue_depth gauge\ngen_db_queue_depth %d\n"
+	    "# TYPE gen_db_in_flight gauge\ngen_db_in_flight %d\n"
+	    "# TYPE gen_db_queries_total counter\ngen_db_queries_total{outcome=\"completed\"} %llu\n"
+	    "gen_db_queries_total{outcome=\"failed\"} %llu\ngen_db_queries_total{outcome=\"refused\"} %llu\n"
+	    "# TYPE gen_db_reconnects_total counter\ngen_db_reconnects_total %llu\n"
+	    "# TYPE gen_http_in_flight gauge\ngen_http_in_flight %d\n",
+	    st.connections, st.ready, st.queued, st.in_flight,
+	    (unsigned long long)st.completed, (unsigned long long)st.failed,
+	    (unsigned long long)st.refused, (unsigned long long)st.reconnects,
+	    app->inflight);
+}

@@ -1,0 +1,756 @@
+/* xmlform.c - see xmlform.h.
+ *
+ * The hardening follows research/security.md §1:
+ * - one parser context per document, options NONET | NOCDATA | BIG_LINES
+ *   only (never NOENT, DTDLOAD, DTDATTR, DTDVALID, XINCLUDE, HUGE, SAX1);
+ * - any DOCTYPE stops the parser from the internalSubset SAX hook, before a
+ *   single declaration is read, so no entity is ever defined, let alone
+ *   expanded or fetched; the tree is checked again for a DTD afterwards;
+ * - the schemas are compiled first (their includes load through the
+ *   external entity loader), then a deny-all loader is installed for the
+ *   whole process, so nothing else can ever be loaded from a file or the
+ *   network, whatever a document says (xsi:schemaLocation, XInclude, ...);
+ * - validation always uses our compiled schema, never one a document names;
+ * - libxml2's global error output is silenced: attacker bytes never reach
+ *   stderr, every message goes to the caller's error list instead.
+ *
+ * Processing instructions, <?xml-stylesheet?> included, are allowed and
+ * ignored: nothing here or downstream applies them, and rejecting them
+ * would refuse documents produced by ordinary XML editors.
+ * NOBLANKS is not used: its "ignorable whitespace" guess can drop the text
+ * of an element whose only content is blanks next to a comment, which
+ * would change what the schema sees. */
+#include "xmlform.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libxml/SAX2.h>
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/xmlerror.h>
+#include <libxml/xmlschemas.h>
+
+#include "util.h"
+
+/* Deepest element nesting accepted (libxml2's own default limit). */
+#define XMLFORM_MAX_DEPTH 256
+/* Most attributes accepted on one element. The richest element of DESIGN
+ * §4 (a cohortReport learner) has 11; libxml2 2.9 links attributes into
+ * the tree in quadratic time, so 100,000 of them would stall the process. */
+#define XMLFORM_MAX_ATTRIBUTES 64
+#define XMLFORM_PARSE_OPTIONS \
+	(XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES)
+
+static const char *const kind_roots[FORM_KIND_COUNT] = {
+	[FORM_UNKNOWN] = NULL,
+	[FORM_CALL] = "call",
+	[FORM_PROJECT_APPLICATION] = "projectApplication",
+	[FORM_LABEL_APPLICATION] = "labelApplication",
+	[FORM_RECEIPT] = "receipt",
+};
+
+/* Compiled schemas and their validation contexts. A process is
+ * single-threaded, so one validation context per schema is enough; it is
+ * reusable because libxml2 resets it at the start of each validation. */
+static struct {
+	int ready;
+	xmlSchemaPtr schema[FORM_KIND_COUNT];
+	xmlSchemaValidCtxtPtr valid[FORM_KIND_COUNT];
+	xmlExternalEntityLoader default_loader;
+} xf;
+
+/* What the SAX hooks of one parse share, reached through ctxt->_private. */
+struct parse_state {
+	struct form_errors *errs;
+	int failed;   /* an error was recorded */
+	int stopped;  /* first fatal error seen: later ones are consequences */
+	int doctype;  /* a DOCTYPE was met */
+};
+
+const char *
+form_kind_root(enum form_kind kind)
+{
+	if ((int)kind <= FORM_UNKNOWN || kind >= FORM_KIND_COUNT)
+		return NULL;
+	return kind_roots[kind];
+}
+
+enum form_kind
+form_kind_from_root(const char *root)
+{
+	if (root == NULL)
+		return FORM_UNKNOWN;
+	for (int k = FORM_UNKNOWN + 1; k < FORM_KIND_COUNT; k++)
+		if (strcmp(kind_roots[k], root) == 0)
+			return (enum form_kind)k;
+	return FORM_UNKNOWN;
+}
+
+/* ---- UTF-8 safe copies --------------------------------------------------- */
+
+/* Cut s (of length len, NUL-terminated) so that it does not end inside a
+ * multi-byte UTF-8 sequence: used after a copy was truncated. */
+static void
+utf8_trim_partial(char *s, size_t len)
+{
+	size_t i = len;
+	int cont = 0;
+
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && cont < 3) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return;
+	unsigned char lead = (unsigned char)s[i - 1];
+	size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+	if (lead >= 0x80 && (size_t)cont + 1 < need)
+		s[i - 1] = '\0';
+}
+
+/* Copy src into dst (size dstlen), truncating on a character boundary. */
+static void
+copy_utf8(char *dst, size_t dstlen, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (dstlen == 0)
+		return;
+	if (n < dstlen) {
+		memcpy(dst, src, n + 1);
+		return;
+	}
+	memcpy(dst, src, dstlen - 1);
+	dst[dstlen - 1] = '\0';
+	utf8_trim_partial(dst, dstlen - 1);
+}
+
+/* Make a library message fit for a one-line JSON field: control characters
+ * become spaces, runs of spaces collapse, the namespace spelled out as
+ * "{urn:gen:forms:1}" before every name is dropped (every element is in it),
+ * and trailing blanks go. */
+static void
+clean_message(const char *msg, char *out, size_t outlen)
+{
+	static const char ns[] = "{" FORM_NS "}";
+	size_t o = 0;
+
+	if (outlen == 0)
+		return;
+	if (msg == NULL)
+		msg = "";
+	while (*msg && o + 1 < outlen) {
+		if (strncmp(msg, ns, sizeof ns - 1) == 0) {
+			msg += sizeof ns - 1;
+			continue;
+		}
+		unsigned char c = (unsigned char)*msg++;
+		if (c < 0x20 || c == 0x7F)
+			c = ' ';
+		if (c == ' ' && (o == 0 || out[o - 1] == ' '))
+			continue;
+		out[o++] = (char)c;
+	}
+	while (o > 0 && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+	if (*msg)
+		utf8_trim_partial(out, o);
+}
+
+/* ---- error list ---------------------------------------------------------- */
+
+void
+form_errors_add(struct form_errors *e, int line, int column,
+    const char *path, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (e->count >= FORM_ERRORS_MAX) {
+		e->dropped++;
+		return;
+	}
+	struct form_error *it = &e->items[e->count++];
+	it->line = line > 0 ? line : 0;
+	it->column = column > 0 ? column : 0;
+	copy_utf8(it->path, sizeof it->path, path ? path : "");
+	va_start(ap, fmt);
+	int n = vsnprintf(it->message, sizeof it->message, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		it->message[0] = '\0';
+	else if ((size_t)n >= sizeof it->message)
+		utf8_trim_partial(it->message, sizeof it->message - 1);
+}
+
+/* ---- node positions and paths -------------------------------------------- */
+
+/* Element start positions live in node->_private, packed into one pointer
+ * so that no allocation has to be freed with the tree. 0 means "none". */
+#if UINTPTR_MAX > 0xFFFFFFFFu
+#define POS_LINE_BITS 32
+#define POS_COL_BITS 32
+#else
+#define POS_LINE_BITS 20
+#define POS_COL_BITS 12
+#endif
+
+static void *
+pos_pack(long line, long col)
+{
+	uintptr_t lmax = ((uintptr_t)1 << (POS_LINE_BITS - 1)) - 1;
+	uintptr_t cmax = ((uintptr_t)1 << (POS_COL_BITS - 1)) - 1;
+	uintptr_t l = line < 0 ? 0 : (uintptr_t)line > lmax ? lmax : (uintptr_t)line;
+	uintptr_t c = col < 0 ? 0 : (uintptr_t)col > cmax ? cmax : (uintptr_t)col;
+
+	return (void *)(l << POS_COL_BITS | c);
+}
+
+void
+xmlform_node_pos(const xmlNode *node, int *line, int *column)
+{
+	*line = 0;
+	*column = 0;
+	/* Attributes, text and other children report their element's start. */
+	while (node != NULL && node->type != XML_ELEMENT_NODE) {
+		if (node->type == XML_DOCUMENT_NODE)
+			return;
+		node = node->parent;
+	}
+	if (node == NULL)
+		return;
+	uintptr_t v = (uintptr_t)node->_private;
+	if (v == 0) {
+		long l = xmlGetLineNo(node);
+		*line = l > 0 && l <= INT_MAX ? (int)l : 0;
+		return;
+	}
+	*line = (int)(v >> POS_COL_BITS);
+	*column = (int)(v & (((uintptr_t)1 << POS_COL_BITS) - 1));
+}
+
+/* A fixed buffer appender that stops cleanly when full. */
+struct pbuf {
+	char *p;
+	size_t len, cap;
+	int full;
+};
+
+static void
+pbuf_add(struct pbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (b->full)
+		return;
+	if (b->len + n >= b->cap) {
+		n = b->cap - 1 - b->len;
+		b->full = 1;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	if (b->full)
+		utf8_trim_partial(b->p, b->len);
+}
+
+static int
+same_ns(const xmlNs *a, const xmlNs *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return xmlStrEqual(a->href, b->href);
+}
+
+static void
+path_name(struct pbuf *b, const xmlChar *name, const xmlNs *ns)
+{
+	/* Elements of our namespace go by their local name whatever prefix
+	 * the document used; anything else keeps its prefix. */
+	if (ns != NULL && ns->prefix != NULL &&
+	    !xmlStrEqual(ns->href, BAD_CAST FORM_NS)) {
+		pbuf_add(b, (const char *)ns->prefix);
+		pbuf_add(b, ":");
+	}
+	pbuf_add(b, (const char *)name);
+}
+
+/* XPath-like location of a node: "/projectApplication/budget/line[2]/@amount".
+ * An element gets an [n] index when it has siblings of the same name.
+ * (xmlGetNodePath() writes elements of a default namespace as "*", which
+ * tells a user nothing, hence this version.) */
+static void
+node_path(const xmlNode *node, char *out, size_t outlen)
+{
+	const xmlNode *chain[XMLFORM_MAX_DEPTH + 8];
+	const xmlAttr *attr = NULL;
+	size_t depth = 0;
+	struct pbuf b = { out, 0, outlen, 0 };
+
+	out[0] = '\0';
+	if (node == NULL || outlen < 2)
+		return;
+	if (node->type == XML_ATTRIBUTE_NODE) {
+		attr = (const xmlAttr *)node;
+		node = node->parent;
+	}
+	while (node != NULL && node->type != XML_ELEMENT_NODE &&
+	    node->type != XML_DOCUMENT_NODE)
+		node = node->parent;
+	for (; node != NULL && node->type == XML_ELEMENT_NODE;
+	     node = node->parent) {
+		if (depth == ARRAY_LEN(chain)) {
+			/* Deeper than the parser allows; keep the innermost. */
+			memmove(chain + 1, chain, (depth - 1) * sizeof chain[0]);
+			depth--;
+		}
+		chain[depth++] = node;
+	}
+	while (depth > 0) {
+		const xmlNode *n = chain[--depth];
+		int before = 0, after = 0;
+		const xmlNode *s;
+		char idx[24];
+
+		for (s = n->prev; s != NULL; s = s->prev)
+			if (s->type == XML_ELEMENT_NODE &&
+			    xmlStrEqual(s->name, n->name) && same_ns(s->ns, n->ns))
+				before++;
+		for (s = n->next; s != NULL && !after; s = s->next)
+			if (s->type == XML_ELEMENT_NODE &&
+			    xmlStrEqual(s->name, n->name) && same_ns(s->ns, n->ns))
+				after = 1;
+		pbuf_add(&b, "/");
+		path_name(&b, n->name, n->ns);
+		if (before || after) {
+			snprintf(idx, sizeof idx, "[%d]", before + 1);
+			pbuf_add(&b, idx);
+		}
+	}
+	if (attr != NULL) {
+		pbuf_add(&b, "/@");
+		path_name(&b, attr->name, attr->ns);
+	}
+}
+
+void
+form_errors_at(struct form_errors *e, const xmlNode *node, const char *fmt, ...)
+{
+	char path[sizeof e->items[0].path];
+	char msg[sizeof e->items[0].message];
+	int line, column;
+	va_list ap;
+
+	if (e->count >= FORM_ERRORS_MAX) {
+		e->dropped++;
+		return;
+	}
+	xmlform_node_pos(node, &line, &column);
+	node_path(node, path, sizeof path);
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		msg[0] = '\0';
+	else if ((size_t)n >= sizeof msg)
+		utf8_trim_partial(msg, sizeof msg - 1);
+	form_errors_add(e, line, column, path, "%s", msg);
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+static void
+silent_generic(void *ctx, const char *msg, ...)
+{
+	(void)ctx;
+	(void)msg;
+}
+
+static void
+silent_structured(void *ctx, xmlErrorPtr err)
+{
+	(void)ctx;
+	(void)err;
+}
+
+/* The process-wide loader once the schemas are compiled: nothing is ever
+ * fetched, neither file:// nor the network nor a catalog entry. */
+static xmlParserInputPtr
+deny_loader(const char *url, const char *id, xmlParserCtxtPtr ctxt)
+{
+	(void)url;
+	(void)id;
+	(void)ctxt;
+	return NULL;
+}
+
+/* Schema compilation errors: keep the first one for xmlform_init's caller. */
+struct compile_err {
+	char *buf;
+	size_t len;
+	int set;
+};
+
+static void
+on_compile_error(void *ud, xmlErrorPtr err)
+{
+	struct compile_err *ce = ud;
+	char msg[512];
+
+	if (ce->set || err == NULL || err->level == XML_ERR_WARNING)
+		return;
+	clean_message(err->message, msg, sizeof msg);
+	snprintf(ce->buf, ce->len, "%s:%d: %s", err->file ? err->file : "?",
+	    err->line, msg);
+	ce->set = 1;
+}
+
+int
+xmlform_init(const char *forms_dir, char *err, size_t errlen)
+{
+	char path[4096];
+
+	if (xf.ready)
+		return 0;
+	xmlInitParser();
+	/* Nothing attacker-controlled may reach stderr through libxml2's
+	 * default handlers; every error we care about is collected through
+	 * per-context structured handlers instead. */
+	xmlSetGenericErrorFunc(NULL, silent_generic);
+	xmlThrDefSetGenericErrorFunc(NULL, silent_generic);
+	xmlSetStructuredErrorFunc(NULL, silent_structured);
+	xmlThrDefSetStructuredErrorFunc(NULL, silent_structured);
+
+	/* The schemas and their xs:include load through the entity loader:
+	 * compile them with the default one (after an earlier shutdown the
+	 * deny-all loader may still be there). */
+	if (xf.default_loader == NULL) {
+		xmlExternalEntityLoader cur = xmlGetExternalEntityLoader();
+		xf.default_loader = cur == deny_loader ? NULL : cur;
+	}
+	if (xf.default_loader != NULL)
+		xmlSetExternalEntityLoader(xf.default_loader);
+
+	for (int k = FORM_UNKNOWN + 1; k < FORM_KIND_COUNT; k++) {
+		struct compile_err ce = { err, errlen, 0 };
+		int n = snprintf(path, sizeof path, "%s/%s.xsd", forms_dir,
+		    kind_roots[k]);
+
+		if (n < 0 || (size_t)n >= sizeof path) {
+			snprintf(err, errlen, "forms directory path too long");
+			goto fail;
+		}
+		xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(path);
+		if (pc == NULL) {
+			snprintf(err, errlen, "%s: cannot create schema parser", path);
+			goto fail;
+		}
+		xmlSchemaSetParserStructuredErrors(pc, on_compile_error, &ce);
+		xf.schema[k] = xmlSchemaParse(pc);
+		xmlSchemaFreeParserCtxt(pc);
+		if (xf.schema[k] == NULL) {
+			if (!ce.set)
+				snprintf(err, errlen, "%s: cannot compile schema", path);
+			goto fail;
+		}
+		xf.valid[k] = xmlSchemaNewValidCtxt(xf.schema[k]);
+		if (xf.valid[k] == NULL) {
+			snprintf(err, errlen, "%s: cannot create validation context", path);
+			goto fail;
+		}
+	}
+	xmlSetExternalEntityLoader(deny_loader);
+	xf.ready = 1;
+	return 0;
+fail:
+	xmlform_shutdown();
+	xmlSetExternalEntityLoader(deny_loader);
+	return -1;
+}
+
+void
+xmlform_shutdown(void)
+{
+	for (int k = 0; k < FORM_KIND_COUNT; k++) {
+		if (xf.valid[k] != NULL)
+			xmlSchemaFreeValidCtxt(xf.valid[k]);
+		if (xf.schema[k] != NULL)
+			xmlSchemaFree(xf.schema[k]);
+		xf.valid[k] = NULL;
+		xf.schema[k] = NULL;
+	}
+	xf.ready = 0;
+}
+
+/* ---- parsing ------------------------------------------------------------- */
+
+/* Line and column of the '<' that opened the markup being parsed, found by
+ * scanning back from the parser's current position (just past the name or
+ * attributes), whose line and column libxml2 tracks in characters. `open`
+ * is the text to find ("<" for an element, "<!DOCTYPE" for the DTD).
+ * Falls back to the current position when the text is no longer in the
+ * buffer (libxml2 may discard consumed input near the end). */
+static void
+markup_start_pos(xmlParserCtxtPtr ctxt, const char *open, int *line, int *col)
+{
+	xmlParserInputPtr in = ctxt->input;
+	size_t olen = strlen(open);
+	const xmlChar *p, *lt = NULL;
+	int nl = 0, chars = 0;
+
+	*line = in ? in->line : 0;
+	*col = in ? in->col : 0;
+	if (in == NULL || in->cur == NULL || in->base == NULL || in->cur < in->base)
+		return;
+	for (p = in->cur; p > in->base; p--) {
+		if ((size_t)(in->end - (p - 1)) >= olen &&
+		    memcmp(p - 1, open, olen) == 0) {
+			lt = p - 1;
+			break;
+		}
+	}
+	if (lt == NULL)
+		return;
+	/* Characters and newlines between '<' and the current position. */
+	for (p = lt; p < in->cur; p++) {
+		if (*p == '\n')
+			nl++;
+		if ((*p & 0xC0) != 0x80)
+			chars++;
+	}
+	if (nl == 0) {
+		*col = in->col - chars;
+		if (*col < 1)
+			*col = 1;
+		return;
+	}
+	/* The markup spans lines: count the characters from the start of the
+	 * line that holds the '<'. */
+	*line = in->line - nl;
+	chars = 0;
+	for (p = lt; p > in->base && p[-1] != '\n'; p--)
+		if ((p[-1] & 0xC0) != 0x80)
+			chars++;
+	if (p == in->base) {
+		if (in->consumed != 0) {
+			*col = 0; /* the start of the line was discarded */
+			return;
+		}
+		/* A byte order mark is not a column. */
+		if (in->end - p >= 3 && p[0] == 0xEF && p[1] == 0xBB &&
+		    p[2] == 0xBF && lt >= p + 3)
+			chars--;
+	}
+	*col = chars + 1;
+}
+
+static void
+on_parse_error(void *ud, xmlErrorPtr err)
+{
+	xmlParserCtxtPtr ctxt = ud;
+	struct parse_state *st = ctxt ? ctxt->_private : NULL;
+	char msg[512];
+
+	if (st == NULL || err == NULL || err->level < XML_ERR_ERROR)
+		return;
+	/* After a fatal error the parser only reports consequences of it. */
+	if (st->stopped)
+		return;
+	clean_message(err->message, msg, sizeof msg);
+	form_errors_add(st->errs, err->line, err->int2, "", "%s", msg);
+	st->failed = 1;
+	if (err->level == XML_ERR_FATAL)
+		st->stopped = 1;
+}
+
+/* A DOCTYPE, internal subset or not, is refused before libxml2 reads a
+ * single declaration of it (DESIGN §4: no DTD). */
+static void
+on_doctype(void *ud, const xmlChar *name, const xmlChar *external_id,
+    const xmlChar *system_id)
+{
+	xmlParserCtxtPtr ctxt = ud;
+	struct parse_state *st = ctxt->_private;
+	int line, col;
+
+	(void)name;
+	(void)external_id;
+	(void)system_id;
+	markup_start_pos(ctxt, "<!DOCTYPE", &line, &col);
+	if (!st->stopped)
+		form_errors_add(st->errs, line, col, "", "DOCTYPE is not allowed");
+	st->doctype = 1;
+	st->failed = 1;
+	st->stopped = 1;
+	ctxt->wellFormed = 0;
+	xmlStopParser(ctxt);
+}
+
+/* libxml2's element start, then the position of the element's '<' kept in
+ * node->_private for error reports; also the depth bound. */
+static void
+on_start_element(void *ud, const xmlChar *localname, const xmlChar *prefix,
+    const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
+    int nb_attributes, int nb_defaulted, const xmlChar **attributes)
+{
+	xmlParserCtxtPtr ctxt = ud;
+	struct parse_state *st = ctxt->_private;
+	int line, col;
+	int before = ctxt->nodeNr;
+
+	markup_start_pos(ctxt, "<", &line, &col);
+	if (nb_attributes > XMLFORM_MAX_ATTRIBUTES) {
+		if (!st->stopped)
+			form_errors_add(st->errs, line, col, "",
+			    "an element has more than %d attributes",
+			    XMLFORM_MAX_ATTRIBUTES);
+		st->failed = 1;
+		st->stopped = 1;
+		ctxt->wellFormed = 0;
+		xmlStopParser(ctxt);
+		return;
+	}
+	if (before + 1 > XMLFORM_MAX_DEPTH) {
+		if (!st->stopped)
+			form_errors_add(st->errs, line, col, "",
+			    "elements are nested deeper than %d levels",
+			    XMLFORM_MAX_DEPTH);
+		st->failed = 1;
+		st->stopped = 1;
+		ctxt->wellFormed = 0;
+		xmlStopParser(ctxt);
+		return;
+	}
+	xmlSAX2StartElementNs(ud, localname, prefix, uri, nb_namespaces,
+	    namespaces, nb_attributes, nb_defaulted, attributes);
+	if (ctxt->nodeNr == before + 1 && ctxt->node != NULL)
+		ctxt->node->_private = pos_pack(line, col);
+}
+
+/* The list of roots for the wrong-root message. */
+static void
+known_roots(char *out, size_t outlen)
+{
+	struct pbuf b = { out, 0, outlen, 0 };
+
+	out[0] = '\0';
+	for (int k = FORM_UNKNOWN + 1; k < FORM_KIND_COUNT; k++) {
+		if (k > FORM_UNKNOWN + 1)
+			pbuf_add(&b, k + 1 == FORM_KIND_COUNT ? " or " : ", ");
+		pbuf_add(&b, kind_roots[k]);
+	}
+}
+
+static void
+on_valid_error(void *ud, xmlErrorPtr err)
+{
+	struct form_errors *e = ud;
+	char msg[512];
+
+	if (err == NULL || err->level < XML_ERR_ERROR)
+		return;
+	if (e->count >= FORM_ERRORS_MAX) {
+		e->dropped++;
+		return;
+	}
+	clean_message(err->message, msg, sizeof msg);
+	if (err->node != NULL) {
+		form_errors_at(e, err->node, "%s", msg);
+	} else {
+		form_errors_add(e, err->line, 0, "", "%s", msg);
+	}
+}
+
+xmlDocPtr
+xmlform_parse(const char *buf, size_t len, enum form_kind *kind,
+    struct form_errors *errs)
+{
+	struct parse_state st = { errs, 0, 0, 0 };
+	xmlParserCtxtPtr ctxt;
+	xmlDocPtr doc;
+	xmlNodePtr root;
+	enum form_kind k;
+	int before = errs->count + errs->dropped;
+
+	if (kind != NULL)
+		*kind = FORM_UNKNOWN;
+	if (!xf.ready) {
+		form_errors_add(errs, 0, 0, "", "form schemas are not loaded");
+		return NULL;
+	}
+	if (buf == NULL || len == 0) {
+		form_errors_add(errs, 1, 1, "", "document is empty");
+		return NULL;
+	}
+	if (len > INT_MAX) {
+		form_errors_add(errs, 0, 0, "", "document is too large");
+		return NULL;
+	}
+
+	ctxt = xmlNewParserCtxt();
+	if (ctxt == NULL) {
+		form_errors_add(errs, 0, 0, "", "out of memory");
+		return NULL;
+	}
+	/* xmlCtxtReadMemory resets the context but keeps these hooks. */
+	ctxt->_private = &st;
+	ctxt->sax->serror = on_parse_error;
+	ctxt->sax->internalSubset = on_doctype;
+	ctxt->sax->externalSubset = on_doctype;
+	ctxt->sax->startElementNs = on_start_element;
+	doc = xmlCtxtReadMemory(ctxt, buf, (int)len, NULL, NULL,
+	    XMLFORM_PARSE_OPTIONS);
+	if (doc != NULL && (doc->intSubset != NULL || doc->extSubset != NULL)) {
+		if (!st.doctype)
+			form_errors_add(errs, 0, 0, "", "DOCTYPE is not allowed");
+		st.failed = 1;
+	}
+	if (doc == NULL || st.failed || !ctxt->wellFormed) {
+		if (errs->count + errs->dropped == before)
+			form_errors_add(errs, 0, 0, "", "document is not well-formed XML");
+		xmlFreeDoc(doc);
+		xmlFreeParserCtxt(ctxt);
+		return NULL;
+	}
+	xmlFreeParserCtxt(ctxt);
+
+	root = xmlDocGetRootElement(doc);
+	k = root != NULL && root->ns != NULL &&
+	    xmlStrEqual(root->ns->href, BAD_CAST FORM_NS)
+	    ? form_kind_from_root((const char *)root->name) : FORM_UNKNOWN;
+	if (k == FORM_UNKNOWN) {
+		char roots[160];
+
+		known_roots(roots, sizeof roots);
+		if (root != NULL)
+			form_errors_at(errs, root,
+			    "root element must be one of %s in namespace %s",
+			    roots, FORM_NS);
+		else
+			form_errors_add(errs, 0, 0, "",
+			    "root element must be one of %s in namespace %s",
+			    roots, FORM_NS);
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+
+	xmlSchemaValidCtxtPtr vc = xf.valid[k];
+	xmlSchemaSetValidStructuredErrors(vc, on_valid_error, errs);
+	int rc = xmlSchemaValidateDoc(vc, doc);
+	xmlSchemaSetValidStructuredErrors(vc, silent_structured, NULL);
+	if (rc != 0) {
+		if (errs->count + errs->dropped == before)
+			form_errors_add(errs, 0, 0, "", rc < 0
+			    ? "internal error while validating the document"
+			    : "document does not match its schema");
+		xmlFreeDoc(doc);
+		return NULL;
+	}
+	if (kind != NULL)
+		*kind = k;
+	return doc;
+}

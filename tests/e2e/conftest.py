@@ -1,0 +1,154 @@
+"""Fixtures for the black-box tests: a real PostgreSQL database per test
+module (cloned from the migrated template that tests/run-all.sh prepares),
+and the real binaries started against it."""
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import psycopg2
+import pytest
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.join(ROOT, "bin")
+# Connection string of the throw-away cluster, without dbname.
+PG = os.environ.get("GEN_TEST_PG", "host=127.0.0.1 port=55433 user=postgres")
+TEMPLATE = os.environ.get("GEN_TEST_TEMPLATE", "gen_template")
+# Tests use a cheap PBKDF2 cost for speed; one test checks the default cost.
+FAST_ITER = "1000"
+
+
+def sql(conninfo, query, params=None):
+    """Run one statement, return all rows (or [] when none)."""
+    conn = psycopg2.connect(conninfo)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def database():
+    """A fresh migrated database; yields its libpq connection string."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    sql(PG + " dbname=postgres", f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    yield f"{PG} dbname={name}"
+    sql(PG + " dbname=postgres",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    sql(PG + " dbname=postgres", f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def genctl(database, *args, stdin=None, check=True):
+    env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER,
+               GEN_FORMS_DIR=os.path.join(ROOT, "forms"))
+    r = subprocess.run([os.path.join(BIN, "genctl"), *args], input=stdin, env=env,
+                       capture_output=True, text=True, timeout=60)
+    if check and r.returncode != 0:
+        raise AssertionError(f"genctl {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+class Proc:
+    """A running binary with its log file."""
+
+    def __init__(self, args, env, log):
+        self.log_path = log
+        self.logf = open(log, "wb")
+        self.p = subprocess.Popen(args, env=env, stdout=self.logf, stderr=subprocess.STDOUT,
+                                  cwd=ROOT, start_new_session=True)
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.p.poll() is None:
+            os.killpg(self.p.pid, sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.p.pid, signal.SIGKILL)
+                self.p.wait()
+        self.logf.close()
+        return self.p.returncode
+
+
+class Server(Proc):
+    def __init__(self, database, tmpdir, extra=(), port=None, env_extra=None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.key = os.path.join(tmpdir, "receipt-key.pem")
+        env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER)
+        env.update(env_extra or {})
+        args = [os.path.join(BIN, "gen-server"), "--port", str(self.port),
+                "--forms-dir", os.path.join(ROOT, "forms"), "--receipt-key", self.key, *extra]
+        super().__init__(args, env, os.path.join(tmpdir, f"server-{self.port}.log"))
+        self.wait_ready()
+
+    def wait_ready(self, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.p.poll() is not None:
+                raise AssertionError("gen-server exited:\n" + self.log())
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("gen-server not ready:\n" + self.log())
+
+
+class Worker(Proc):
+    def __init__(self, database, tmpdir, extra=()):
+        env = dict(os.environ, GEN_DATABASE_URL=database)
+        args = [os.path.join(BIN, "gen-worker"), "--forms-dir", os.path.join(ROOT, "forms"),
+                "--poll-ms", "200", *extra]
+        super().__init__(args, env, os.path.join(tmpdir, f"worker-{uuid.uuid4().hex[:6]}.log"))
+
+
+@pytest.fixture(scope="module")
+def tmpdir_module(request):
+    """Logs and keys of one test module, kept under var/test-logs for reading
+    after a failure."""
+    d = os.path.join(ROOT, "var", "test-logs", request.module.__name__ + "-" + uuid.uuid4().hex[:6])
+    os.makedirs(d, exist_ok=True)
+    yield d
+
+
+@pytest.fixture(scope="module")
+def server(database, tmpdir_module):
+    s = Server(database, tmpdir_module)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(database, tmpdir_module):
+    w = Worker(database, tmpdir_module)
+    yield w
+    w.stop()
+
+
+def wait_for(predicate, timeout=15, interval=0.05, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = predicate()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
