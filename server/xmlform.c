@@ -42,6 +42,13 @@
  * §4 (a cohortReport learner) has 11; libxml2 2.9 links attributes into
  * the tree in quadratic time, so 100,000 of them would stall the process. */
 #define XMLFORM_MAX_ATTRIBUTES 64
+/* libxml2 2.9 also checks a start tag's attributes for duplicates in
+ * quadratic time *before* any SAX hook sees the tag (200,000 attributes in
+ * a 2 MiB body cost about 10 s). An attribute needs an '=' and attribute
+ * values cannot hold a raw '<', so the '=' signs between two '<' bound the
+ * attributes of a tag; counting them first keeps that loop small. Text may
+ * contain '=' too, hence a bound far above any real document. */
+#define XMLFORM_MAX_EQUALS_RUN 10000
 #define XMLFORM_PARSE_OPTIONS \
 	(XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_BIG_LINES)
 
@@ -65,6 +72,8 @@ static struct {
 
 /* What the SAX hooks of one parse share, reached through ctxt->_private. */
 struct parse_state {
+	const unsigned char *buf; /* the raw document */
+	size_t len;
 	struct form_errors *errs;
 	int failed;   /* an error was recorded */
 	int stopped;  /* first fatal error seen: later ones are consequences */
@@ -567,6 +576,112 @@ on_parse_error(void *ud, xmlErrorPtr err)
 		st->stopped = 1;
 }
 
+/* Record an error that ends the parse, from inside a SAX hook. */
+static void __attribute__((format(printf, 4, 5)))
+stop_with(xmlParserCtxtPtr ctxt, int line, int col, const char *fmt, ...)
+{
+	struct parse_state *st = ctxt->_private;
+	char msg[sizeof st->errs->items[0].message];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (!st->stopped)
+		form_errors_add(st->errs, line, col, "", "%s", msg);
+	st->failed = 1;
+	st->stopped = 1;
+	ctxt->wellFormed = 0;
+	xmlStopParser(ctxt);
+}
+
+/* Encodings a document may use: UTF-8 and UTF-16, which every XML
+ * processor must read, and the ASCII-compatible single-byte ones French
+ * systems still produce. Anything else (EBCDIC, UCS-4, UTF-7, ...) is
+ * refused: it buys nothing and would defeat the byte-level bound below.
+ * Returns the code unit width (1 or 2), or 0 when refused. */
+static int
+encoding_width(const char *name)
+{
+	static const char *const ok8[] = {
+		"UTF8", "USASCII", "ASCII", "ISO88591", "LATIN1", "ISO885915",
+		"LATIN9", "WINDOWS1252", "CP1252",
+	};
+	char norm[32];
+	size_t o = 0;
+
+	for (const char *p = name; *p && o + 1 < sizeof norm; p++) {
+		if (*p == '-' || *p == '_')
+			continue;
+		norm[o++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+	}
+	norm[o] = '\0';
+	for (size_t i = 0; i < ARRAY_LEN(ok8); i++)
+		if (strcmp(norm, ok8[i]) == 0)
+			return 1;
+	if (strcmp(norm, "UTF16") == 0 || strcmp(norm, "UTF16LE") == 0 ||
+	    strcmp(norm, "UTF16BE") == 0)
+		return 2;
+	return 0;
+}
+
+/* The first '<'-to-'<' stretch of the raw document holding more than
+ * XMLFORM_MAX_EQUALS_RUN '=' signs: returns its line, or 0 if none.
+ * Counts code units of `width` bytes (UTF-16 in its byte order). */
+static int
+equals_run_line(const unsigned char *b, size_t len, int width)
+{
+	int little = width == 2 && len >= 2 &&
+	    ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] != 0 && b[1] == 0));
+	size_t run = 0;
+	int line = 1;
+
+	for (size_t i = 0; i + (size_t)width <= len; i += (size_t)width) {
+		unsigned c;
+		if (width == 1)
+			c = b[i];
+		else if (little)
+			c = (unsigned)b[i] | (unsigned)b[i + 1] << 8;
+		else
+			c = (unsigned)b[i] << 8 | (unsigned)b[i + 1];
+		if (c == '<')
+			run = 0;
+		else if (c == '\n')
+			line++;
+		else if (c == '=' && ++run > XMLFORM_MAX_EQUALS_RUN)
+			return line;
+	}
+	return 0;
+}
+
+/* Called once the XML declaration (if any) is read and the encoding is
+ * known, before the first element. */
+static void
+on_start_document(void *ud)
+{
+	xmlParserCtxtPtr ctxt = ud;
+	struct parse_state *st = ctxt->_private;
+	const char *enc = "UTF-8";
+	int width, line;
+
+	xmlSAX2StartDocument(ud);
+	if (ctxt->input != NULL && ctxt->input->buf != NULL &&
+	    ctxt->input->buf->encoder != NULL &&
+	    ctxt->input->buf->encoder->name != NULL)
+		enc = ctxt->input->buf->encoder->name;
+	width = encoding_width(enc);
+	if (width == 0) {
+		stop_with(ctxt, 1, 1, "encoding %s is not accepted: use UTF-8, "
+		    "UTF-16, ISO-8859-1, ISO-8859-15 or windows-1252", enc);
+		return;
+	}
+	line = equals_run_line(st->buf, st->len, width);
+	if (line > 0)
+		stop_with(ctxt, line, 0, "more than %d '=' between two '<': "
+		    "an element may have at most %d attributes",
+		    XMLFORM_MAX_EQUALS_RUN, XMLFORM_MAX_ATTRIBUTES);
+}
+
 /* A DOCTYPE, internal subset or not, is refused before libxml2 reads a
  * single declaration of it (DESIGN §4: no DTD). */
 static void
@@ -581,13 +696,8 @@ on_doctype(void *ud, const xmlChar *name, const xmlChar *external_id,
 	(void)external_id;
 	(void)system_id;
 	markup_start_pos(ctxt, "<!DOCTYPE", &line, &col);
-	if (!st->stopped)
-		form_errors_add(st->errs, line, col, "", "DOCTYPE is not allowed");
 	st->doctype = 1;
-	st->failed = 1;
-	st->stopped = 1;
-	ctxt->wellFormed = 0;
-	xmlStopParser(ctxt);
+	stop_with(ctxt, line, col, "%s", "DOCTYPE is not allowed");
 }
 
 /* libxml2's element start, then the position of the element's '<' kept in
@@ -598,31 +708,20 @@ on_start_element(void *ud, const xmlChar *localname, const xmlChar *prefix,
     int nb_attributes, int nb_defaulted, const xmlChar **attributes)
 {
 	xmlParserCtxtPtr ctxt = ud;
-	struct parse_state *st = ctxt->_private;
 	int line, col;
 	int before = ctxt->nodeNr;
 
 	markup_start_pos(ctxt, "<", &line, &col);
-	if (nb_attributes > XMLFORM_MAX_ATTRIBUTES) {
-		if (!st->stopped)
-			form_errors_add(st->errs, line, col, "",
-			    "an element has more than %d attributes",
-			    XMLFORM_MAX_ATTRIBUTES);
-		st->failed = 1;
-		st->stopped = 1;
-		ctxt->wellFormed = 0;
-		xmlStopParser(ctxt);
+	if (nb_attributes + nb_namespaces > XMLFORM_MAX_ATTRIBUTES) {
+		stop_with(ctxt, line, col,
+		    "an element may have at most %d attributes",
+		    XMLFORM_MAX_ATTRIBUTES);
 		return;
 	}
 	if (before + 1 > XMLFORM_MAX_DEPTH) {
-		if (!st->stopped)
-			form_errors_add(st->errs, line, col, "",
-			    "elements are nested deeper than %d levels",
-			    XMLFORM_MAX_DEPTH);
-		st->failed = 1;
-		st->stopped = 1;
-		ctxt->wellFormed = 0;
-		xmlStopParser(ctxt);
+		stop_with(ctxt, line, col,
+		    "elements may be nested at most %d levels deep",
+		    XMLFORM_MAX_DEPTH);
 		return;
 	}
 	xmlSAX2StartElementNs(ud, localname, prefix, uri, nb_namespaces,
@@ -669,7 +768,7 @@ xmlDocPtr
 xmlform_parse(const char *buf, size_t len, enum form_kind *kind,
     struct form_errors *errs)
 {
-	struct parse_state st = { errs, 0, 0, 0 };
+	struct parse_state st = { (const unsigned char *)buf, len, errs, 0, 0, 0 };
 	xmlParserCtxtPtr ctxt;
 	xmlDocPtr doc;
 	xmlNodePtr root;
@@ -699,6 +798,7 @@ xmlform_parse(const char *buf, size_t len, enum form_kind *kind,
 	/* xmlCtxtReadMemory resets the context but keeps these hooks. */
 	ctxt->_private = &st;
 	ctxt->sax->serror = on_parse_error;
+	ctxt->sax->startDocument = on_start_document;
 	ctxt->sax->internalSubset = on_doctype;
 	ctxt->sax->externalSubset = on_doctype;
 	ctxt->sax->startElementNs = on_start_element;

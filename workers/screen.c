@@ -54,11 +54,11 @@ screen_decide(const char *body, size_t len, const char *call_ref,
 	}
 	form_app_extract(doc, kind, a);
 	rc = 0;
-	if (strcmp(a->call_ref, call_ref) != 0) {
+	if (form_app_check(a, rules, errs) > 0 && errs->count > 0) {
+		snprintf(reason, reasonlen, "%s", errs->items[0].message);
+	} else if (strcmp(a->call_ref, call_ref) != 0) {
 		snprintf(reason, reasonlen, "the document applies to call %s, not %s",
 		    a->call_ref, call_ref);
-	} else if (form_app_check(a, rules, errs) > 0 && errs->count > 0) {
-		snprintf(reason, reasonlen, "%s", errs->items[0].message);
 	} else if (!siret_valid(a->siret)) {
 		snprintf(reason, reasonlen, "SIRET %s fails the Luhn check", a->siret);
 	} else if (form_app_meets_targets(a, rules, reason, reasonlen)) {

@@ -21,9 +21,9 @@ enum job_status screen_run(PGconn *conn, const struct job *job,
     struct sbuf *result, char *err, size_t errlen);
 
 /** The decision on one stored document, without SQL: parse and validate
- * `len` bytes, check that it is an application to call `call_ref`, then the
- * document rules (form_app_check, siret_valid) and the call's targets
- * (form_app_meets_targets), in that order. Returns 1 eligible, 0
+ * `len` bytes, check that it is an application, then the document rules
+ * (form_app_check), that it names call `call_ref`, siret_valid, and the
+ * call's targets (form_app_meets_targets), in that order. Returns 1 eligible, 0
  * ineligible with the first violation's message in reason, -1 when the
  * stored bytes no longer parse or validate (a system fault, not the
  * provider's: reason says why). */

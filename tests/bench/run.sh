@@ -74,22 +74,32 @@ rss_kb=$(cat "$OUT/rss_max_kb")
 stored=$(psql "$GEN_DATABASE_URL" -qAtc "SELECT count(*) FROM application_versions")
 
 # The reference: the same inserts through pgbench.
-psql "$GEN_DATABASE_URL" -qAt -v body="$(cat $BODY)" -v sha="$(sha256sum $BODY | cut -c1-64)" \
-  -c "CREATE TABLE bench_body AS SELECT convert_to(:'body', 'UTF8') AS body, :'sha'::text AS sha" >/dev/null
+psql "$GEN_DATABASE_URL" -qAt -v body="$(cat $BODY)" -v sha="$(sha256sum $BODY | cut -c1-64)" >/dev/null <<'SQL'
+CREATE TABLE bench_body AS SELECT convert_to(:'body', 'UTF8') AS body, :'sha'::text AS sha;
+SQL
 CALL_ID=$(psql "$GEN_DATABASE_URL" -qAtc "SELECT id FROM calls WHERE ref='AAP-2026-INNOV'")
 PROV_ID=$(psql "$GEN_DATABASE_URL" -qAtc "SELECT id FROM users WHERE email='provider@bench.test'")
 PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench | head -n1)
-"$PGBENCH" -n -c "$CONC" -j 2 -T "$DUR" -r -D call="$CALL_ID" -D provider="$PROV_ID" \
-  -f tests/bench/intake.sql "$GEN_DATABASE_URL" >"$OUT/pgbench.txt" 2>&1
-pg_tps=$(awk '/^tps = / {print $3}' "$OUT/pgbench.txt")
+run_pgbench() { # script output-file
+  "$PGBENCH" -n -M prepared -c "$CONC" -j 2 -T "$DUR" -D call="$CALL_ID" -D provider="$PROV_ID" \
+    -f "$1" "$GEN_DATABASE_URL" >"$2" 2>&1
+}
+run_pgbench tests/bench/intake.sql "$OUT/pgbench.txt"
+pg_tps=$(awk '/^tps = / {printf "%.1f", $3}' "$OUT/pgbench.txt")
 pg_lat=$(awk '/^latency average/ {print $4}' "$OUT/pgbench.txt")
+run_pgbench tests/bench/intake_fn.sql "$OUT/pgbench_fn.txt"
+fn_tps=$(awk '/^tps = / {printf "%.1f", $3}' "$OUT/pgbench_fn.txt")
+fn_lat=$(awk '/^latency average/ {print $4}' "$OUT/pgbench_fn.txt")
 
 ratio=$(awk -v a="$http_rps" -v b="$pg_tps" 'BEGIN { printf "%.2f", a / b }')
+ratio_fn=$(awk -v a="$http_rps" -v b="$fn_tps" 'BEGIN { printf "%.2f", a / b }')
 {
   echo "intake benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, body $size bytes, concurrency $CONC, ${DUR}s each, server --workers $WORKERS)"
   printf '%-34s %12s %10s %10s %12s\n' "" "req/s" "p50 ms" "p99 ms" "max RSS"
   printf '%-34s %12s %10s %10s %9s MiB\n' "gen-server POST applications" "$http_rps" "$http_p50" "$http_p99" "$(awk -v k="$rss_kb" 'BEGIN{printf "%.1f", k/1024}')"
-  printf '%-34s %12s %10s %10s %12s\n' "pgbench same inserts (reference)" "$pg_tps" "$pg_lat(avg)" "-" "-"
-  echo "ratio intake/pgbench: $ratio   (target >= 0.7; RSS target < 64 MiB per process)"
+  printf '%-34s %12s %10s %10s %12s\n' "pgbench same inserts, plain SQL" "$pg_tps" "$pg_lat avg" "-" "-"
+  printf '%-34s %12s %10s %10s %12s\n' "pgbench same inserts, gen_submit()" "$fn_tps" "$fn_lat avg" "-" "-"
+  echo "ratio intake/pgbench plain SQL: $ratio    ratio intake/pgbench gen_submit(): $ratio_fn"
+  echo "(target ratio >= 0.7; RSS target < 64 MiB per process; pgbench -M prepared, $CONC clients)"
   echo "HTTP errors: $http_err; applications stored by the HTTP run: $stored"
 } | tee "$OUT/results.txt"

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Load the demo data set through the real API (make run).
+
+Everything goes through the same paths as real users: accounts through
+genctl, calls and applications as XML over HTTP, screening by the worker.
+Run once per database: it does nothing when the demo calls already exist.
+Prints the demo accounts, and writes them as JSON lines (email, role,
+password, token) to var/demo-accounts.jsonl for scripts."""
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+URL = os.environ["GEN_URL"]
+EX = os.path.join(ROOT, "forms", "examples")
+
+STAFF = ("claire.martin@grandeecolenumerique.example.fr", "staff", "Claire Martin", None, None, "demo-staff-2026")
+PROVIDERS = [
+    # email, name, SIRET (Luhn-valid, made up), organisation, region
+    ("nadia.benali@numerique-solidaire.example.fr", "Nadia Benali", "73282932000074",
+     "Association Numérique Solidaire des Hauts-de-France", "32"),
+    ("marc.dubois@codeurs-du-sud.example.fr", "Marc Dubois", "55597971100044",
+     "Les Codeurs du Sud SCOP", "76"),
+    ("ines.haddad@campus-data-lyon.example.fr", "Inès Haddad", "53888539300040",
+     "Campus Data Lyon", "84"),
+    ("paul.leroux@atelier-cyber-bretagne.example.fr", "Paul Le Roux", "43957551300023",
+     "Atelier Cyber Bretagne", "53"),
+]
+REVIEWER = ("sophie.bernard@comite.example.fr", "reviewer", "Sophie Bernard", None, None, "demo-reviewer-2026")
+PROVIDER_PASSWORD = "demo-provider-2026"
+
+
+def genctl(*args, stdin=None):
+    r = subprocess.run([os.path.join(ROOT, "bin", "genctl"), *args], input=stdin,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"demo: genctl {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def http(method, path, token, body=None, ctype="application/xml"):
+    req = urllib.request.Request(URL + path, data=body, method=method)
+    req.add_header("Authorization", "Bearer " + token)
+    if body is not None:
+        req.add_header("Content-Type", ctype)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def instant(dt):
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def call_from_example(name, opens, closes):
+    text = open(os.path.join(EX, name), encoding="utf-8").read()
+    text = re.sub(r"<opensAt>[^<]*</opensAt>", f"<opensAt>{instant(opens)}</opensAt>", text)
+    text = re.sub(r"<closesAt>[^<]*</closesAt>", f"<closesAt>{instant(closes)}</closesAt>", text)
+    return text.encode("utf-8")
+
+
+def application(kind, siret, org, region, title, women, family=None, requested=None):
+    name = "projectApplication.xml" if kind == "project" else "labelApplication.xml"
+    text = open(os.path.join(EX, name), encoding="utf-8").read()
+    text = re.sub(r'siret="[0-9]{14}"', f'siret="{siret}"', text, count=1)
+    text = re.sub(r"(<organisation[^>]*>\s*<name>)[^<]*(</name>)", rf"\g<1>{org}\g<2>", text, count=1)
+    text = re.sub(r"(<legalStatus>[^<]*</legalStatus>\s*<region>)[^<]*(</region>)", rf"\g<1>{region}\g<2>", text, count=1)
+    text = re.sub(r"(<programme>\s*<title>)[^<]*(</title>)", rf"\g<1>{title}\g<2>", text, count=1)
+    text = re.sub(r"<womenPercent>[^<]*</womenPercent>", f"<womenPercent>{women}</womenPercent>", text, count=1)
+    if family:
+        text = re.sub(r"<family>[^<]*</family>", f"<family>{family}</family>", text, count=1)
+    if requested:
+        text = re.sub(r"<requestedAmount>[^<]*</requestedAmount>",
+                      f"<requestedAmount>{requested}</requestedAmount>", text, count=1)
+    return text.encode("utf-8")
+
+
+def show(accounts):
+    """The accounts for people (stdout) and for scripts (var/demo-accounts.jsonl)."""
+    with open(os.path.join(ROOT, "var", "demo-accounts.jsonl"), "w") as f:
+        for a in accounts:
+            f.write(json.dumps(a) + "\n")
+    for a in accounts:
+        extra = f"  SIRET {a['siret']}" if "siret" in a else ""
+        print(f"  {a['role']:9} {a['email']:48} password {a['password']}{extra}")
+        print(f"            token {a['token']}")
+
+
+def main():
+    accounts = []
+    for email, role, name, siret, org, pw in (STAFF, REVIEWER):
+        genctl("user", "add", "--email", email, "--role", role, "--name", name, "--password-stdin", stdin=pw + "\n")
+        accounts.append({"email": email, "role": role, "password": pw,
+                         "token": genctl("token", "create", "--email", email)})
+    tokens = {}
+    for email, name, siret, org, region in PROVIDERS:
+        genctl("user", "add", "--email", email, "--role", "provider", "--name", name, "--siret", siret,
+               "--org-name", org, "--region", region, "--password-stdin", stdin=PROVIDER_PASSWORD + "\n")
+        tokens[siret] = genctl("token", "create", "--email", email)
+        accounts.append({"email": email, "role": "provider", "password": PROVIDER_PASSWORD,
+                         "token": tokens[siret], "siret": siret})
+    staff = accounts[0]["token"]
+
+    status, _ = http("GET", "/api/v1/calls/AAP-2026-INNOV", staff)
+    if status == 200:
+        show(accounts)
+        return
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    for name in ("call-project.xml", "call-label.xml"):
+        st, body = http("POST", "/api/v1/calls", staff,
+                        call_from_example(name, now - datetime.timedelta(days=45), now + datetime.timedelta(days=120)))
+        if st != 201:
+            sys.exit(f"demo: creating call from {name}: {st} {body[:300]!r}")
+
+    plan = [
+        # kind, provider index, title, women %, family, requested, then what happens
+        ("project", 0, "Développeur·se web et mobile – parcours « Premiers Pas Pro »", "40", None, None, None),
+        ("project", 1, "Concepteur·rice d'applications – promo Marseille Nord", "45", None, "120000.00", None),
+        ("project", 2, "Data analyst en alternance – Villeurbanne", "33.5", "data-ai-iot", "98000.00", None),
+        ("project", 3, "Analyste SOC junior – Rennes et Brest", "22", "cybersecurity-cloud", "110000.00", None),
+        ("project", 0, "Référent·e numérique en milieu rural", "52", "management", "60000.00", "amend"),
+        ("project", 1, "Développeur·se Python – reconversion", "38", None, "90000.00", "withdraw"),
+        ("project", 2, "Intégrateur·rice web accessible", "18", "design", "75000.00", None),
+        ("label", 0, "Technicien·ne d'assistance informatique – promotion inclusive", "35", None, None, None),
+        ("label", 1, "Technicien·ne réseaux et télécoms – Toulouse Mirail", "28", "infrastructure", None, None),
+        ("label", 2, "Chargé·e de marketing digital – Lyon 8e", "61", "digital-marketing", None, None),
+        ("label", 3, "Administrateur·rice systèmes et cloud", "31", "cybersecurity-cloud", None, "withdraw"),
+        ("label", 3, "Designer UX/UI – Lorient", "47", "design", None, None),
+    ]
+    for kind, pi, title, women, family, requested, then in plan:
+        email, name, siret, org, region = PROVIDERS[pi]
+        ref = "AAP-2026-INNOV" if kind == "project" else "LABEL-2026"
+        doc = application(kind, siret, org, region, title, women, family, requested)
+        doc = doc.replace(b'call="LABEL-2026"', f'call="{ref}"'.encode()).replace(
+            b'call="AAP-2026-INNOV"', f'call="{ref}"'.encode())
+        st, body = http("POST", f"/api/v1/calls/{ref}/applications", tokens[siret], doc)
+        if st != 201:
+            sys.exit(f"demo: submitting {title}: {st} {body[:400]!r}")
+        tracking = re.search(rb"<tracking>([^<]+)</tracking>", body).group(1).decode()
+        if then == "amend":
+            time.sleep(0.2)
+            doc2 = doc.replace(b"<cohorts>4</cohorts>", b"<cohorts>5</cohorts>")
+            st, body = http("PUT", f"/api/v1/applications/{tracking}", tokens[siret], doc2)
+            if st != 200:
+                sys.exit(f"demo: amending {tracking}: {st} {body[:300]!r}")
+        elif then == "withdraw":
+            st, body = http("POST", f"/api/v1/applications/{tracking}/withdraw", tokens[siret],
+                            "Projet reporté à la prochaine campagne".encode(), "text/plain; charset=utf-8")
+            if st != 200:
+                sys.exit(f"demo: withdrawing {tracking}: {st} {body[:300]!r}")
+    show(accounts)
+
+
+if __name__ == "__main__":
+    main()
