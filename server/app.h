@@ -39,6 +39,7 @@ struct app {
 	struct hashpool *hp;
 	struct receipt_key *key;
 	int inflight;   /* requests accepted and not yet answered */
+	int unflushed;  /* replies handed to libevent, not yet fully written */
 	int draining;   /* SIGTERM received: finish in-flight, then exit */
 	int64_t started_us;
 	struct route_metrics *metrics; /* one per route, plus "unmatched" */

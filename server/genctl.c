@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
@@ -103,8 +105,8 @@ usage_error(const struct command *c, const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	if (c != NULL)
-		fprintf(stderr, "usage: genctl %s%s%s %s\n", c->name, c->sub ? " " : "",
-		    c->sub ? c->sub : "", c->args);
+		fprintf(stderr, "usage: genctl %s%s%s%s%s\n", c->name, c->sub ? " " : "",
+		    c->sub ? c->sub : "", *c->args ? " " : "", c->args);
 	else
 		fputs("see genctl --help\n", stderr);
 	return EXIT_USAGE;
@@ -121,7 +123,8 @@ usage(FILE *f)
 		char head[64];
 		snprintf(head, sizeof head, "%s%s%s", cmds[i].name, cmds[i].sub ? " " : "",
 		    cmds[i].sub ? cmds[i].sub : "");
-		fprintf(f, "  %-14s %s\n  %-14s   %s\n", head, cmds[i].args, "", cmds[i].help);
+		fprintf(f, "  %s%s%s\n      %s\n", head, *cmds[i].args ? " " : "", cmds[i].args,
+		    cmds[i].help);
 	}
 	fputs("\nThe database is GEN_DATABASE_URL, or --db URL (alias of --database-url).\n"
 	    "Exit status: 0 done, 1 failed, 2 usage error.\n\n", f);
@@ -157,8 +160,8 @@ parse_opts(const struct command *c, int argc, char **argv, const struct opt *opt
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			printf("usage: genctl %s%s%s %s\n  %s\n", c->name, c->sub ? " " : "",
-			    c->sub ? c->sub : "", c->args, c->help);
+			printf("usage: genctl %s%s%s%s%s\n  %s\n", c->name, c->sub ? " " : "",
+			    c->sub ? c->sub : "", *c->args ? " " : "", c->args, c->help);
 			return 1;
 		}
 		if (strncmp(a, "--", 2) != 0)
@@ -267,6 +270,16 @@ name_cmp(const void *a, const void *b)
 	return strcmp(((const struct migration *)a)->name, ((const struct migration *)b)->name);
 }
 
+static void
+free_migrations(struct migration *m, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(m[i].name);
+		free(m[i].sql);
+	}
+	free(m);
+}
+
 /* Read the migrations of dir, sorted by name. Returns the count, or -1
  * after printing why. */
 static int
@@ -296,7 +309,6 @@ load_migrations(const char *dir, struct migration **out)
 	}
 	closedir(d);
 	qsort(m, (size_t)n, sizeof *m, name_cmp);
-	*out = m;
 	for (int i = 0; i < n; i++) {
 		struct sbuf path = { 0 }, body = { 0 };
 		char buf[65536];
@@ -305,43 +317,37 @@ load_migrations(const char *dir, struct migration **out)
 		if (i > 0 && m[i].version == m[i - 1].version) {
 			fail("two migrations are numbered %04d: %s and %s", m[i].version,
 			    m[i - 1].name, m[i].name);
-			return -1;
+			goto bad;
 		}
 		sbuf_printf(&path, "%s/%s", dir, m[i].name);
 		FILE *f = fopen(path.data, "rb");
 		if (f == NULL) {
 			fail("%s: %s", path.data, strerror(errno));
 			sbuf_free(&path);
-			return -1;
+			goto bad;
 		}
 		while ((got = fread(buf, 1, sizeof buf, f)) > 0)
 			sbuf_add(&body, buf, got);
-		int bad = ferror(f);
+		int read_error = ferror(f);
 		fclose(f);
 		sbuf_free(&path);
 		m[i].len = body.len;
 		m[i].sql = sbuf_detach(&body);
-		if (bad) {
+		if (read_error) {
 			fail("%s: read error", m[i].name);
-			return -1;
+			goto bad;
 		}
 		if (memchr(m[i].sql, '\0', m[i].len) != NULL) {
 			fail("%s: holds a NUL byte", m[i].name);
-			return -1;
+			goto bad;
 		}
 		auth_sha256_hex(m[i].sql, m[i].len, m[i].sha256);
 	}
+	*out = m;
 	return n;
-}
-
-static void
-free_migrations(struct migration *m, int n)
-{
-	for (int i = 0; i < n; i++) {
-		free(m[i].name);
-		free(m[i].sql);
-	}
-	free(m);
+bad:
+	free_migrations(m, n);
+	return -1;
 }
 
 /* Line (1-based) of character position pos (1-based, as PostgreSQL counts:
@@ -372,7 +378,7 @@ apply_migration(struct ctl *ctl, const struct migration *m)
 	 * several statements are fine, and it all commits or nothing does. */
 	PGresult *r = PQexec(ctl->conn, m->sql);
 	ExecStatusType st = PQresultStatus(r);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
 		const char *pos = r ? PQresultErrorField(r, PG_DIAG_STATEMENT_POSITION) : NULL;
 		pg_message(ctl->conn, r, msg, sizeof msg);
 		if (pos != NULL)
@@ -385,6 +391,13 @@ apply_migration(struct ctl *ctl, const struct migration *m)
 		return -1;
 	}
 	PQclear(r);
+	if (PQtransactionStatus(ctl->conn) != PQTRANS_INTRANS) {
+		/* A COMMIT or ROLLBACK in the file broke the all-or-nothing rule. */
+		fail("migration %s ends the transaction itself (COMMIT/ROLLBACK in the file): "
+		    "not recorded, check the database by hand", m->name);
+		rollback(ctl);
+		return -1;
+	}
 	snprintf(version, sizeof version, "%d", m->version);
 	const char *p[] = { version, m->name, m->sha256 };
 	if (q_run(ctl, m->name, "INSERT INTO schema_migrations (version, name, checksum)"
@@ -410,10 +423,8 @@ cmd_migrate(struct ctl *ctl, const struct command *self, int argc, char **argv)
 	if (rc != 0)
 		return rc == 1 ? EXIT_OK : rc;
 	int n = load_migrations(dir, &m);
-	if (n < 0) {
-		free_migrations(m, 0);
+	if (n < 0)
 		return EXIT_FAIL;
-	}
 	if (n == 0) {
 		free(m);
 		return fail("%s holds no migration (NNNN_name.sql)", dir);
@@ -527,7 +538,22 @@ utf8_chars(const char *s)
 static int
 read_password(char *buf, size_t len)
 {
-	if (fgets(buf, (int)len, stdin) == NULL)
+	struct termios saved, quiet;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+
+	if (tty) {
+		/* Typed by hand: no echo. */
+		fputs("password: ", stderr);
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	char *got = fgets(buf, (int)len, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+		fputc('\n', stderr);
+	}
+	if (got == NULL)
 		return fail("no password on stdin");
 	size_t n = strlen(buf);
 	if (n == len - 1 && buf[n - 1] != '\n' && !feof(stdin))
@@ -662,6 +688,7 @@ cmd_user_add(struct ctl *ctl, const struct command *self, int argc, char **argv)
 out_rollback:
 	rollback(ctl);
 out:
+	OPENSSL_cleanse(password, sizeof password);
 	OPENSSL_cleanse(hash, sizeof hash);
 	free(email);
 	return rc;

@@ -112,7 +112,7 @@ on_done(evutil_socket_t fd, short what, void *arg)
 }
 
 struct hashpool *
-hashpool_new(struct event_base *base, int threads, int queue_max)
+hashpool_new(struct event_base *base, int threads, int queue_max, unsigned dummy_iterations)
 {
 	struct hashpool *hp = xcalloc(1, sizeof *hp);
 
@@ -123,7 +123,7 @@ hashpool_new(struct event_base *base, int threads, int queue_max)
 	if (pipe2(hp->pipefd, O_NONBLOCK | O_CLOEXEC) != 0)
 		abort();
 	/* The dummy hash makes an unknown account cost a real verification. */
-	if (auth_password_hash("dummy-password", 14, 0, hp->dummy, sizeof hp->dummy) != 0)
+	if (auth_password_hash("dummy-password", 14, dummy_iterations, hp->dummy, sizeof hp->dummy) != 0)
 		abort();
 	hp->ev = event_new(base, hp->pipefd[0], EV_READ | EV_PERSIST, on_done, hp);
 	event_add(hp->ev, NULL);

@@ -15,8 +15,10 @@ struct hashpool;
 /** Called on the loop thread with ok = 1 when the password matched. */
 typedef void (*hashpool_done_fn)(void *arg, int ok);
 
-/** Start `threads` threads (call after fork). */
-struct hashpool *hashpool_new(struct event_base *base, int threads, int queue_max);
+/** Start `threads` threads (call after fork). The dummy hash that an
+ * unknown account is checked against costs dummy_iterations. */
+struct hashpool *hashpool_new(struct event_base *base, int threads, int queue_max,
+    unsigned dummy_iterations);
 
 /** Queue a verification of password against stored (either may be NULL:
  * a dummy hash is computed so a missing account costs the same time).

@@ -65,7 +65,7 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct app *app = arg;
 
-	if ((app->inflight == 0 && db_pool_pending(app->db) == 0) ||
+	if ((app->inflight == 0 && app->unflushed <= 0 && db_pool_pending(app->db) == 0) ||
 	    now_usec() >= drain_deadline_us) {
 		if (app->inflight)
 			fprintf(stderr, "event=shutdown_forced inflight=%d\n", app->inflight);
@@ -130,12 +130,19 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key)
 		.nstmts = (size_t)app_statement_count,
 	};
 	app.db = db_pool_new(app.base, &dbc);
-	app.hp = hashpool_new(app.base, cfg->hash_threads, 256);
+	app.hp = hashpool_new(app.base, cfg->hash_threads, 256, (unsigned)cfg->pbkdf2_iterations);
 	web_install(&app);
 	sigs[0] = evsignal_new(app.base, SIGTERM, on_sigterm, &app);
 	sigs[1] = evsignal_new(app.base, SIGINT, on_sigterm, &app);
 	event_add(sigs[0], NULL);
 	event_add(sigs[1], NULL);
+	/* Signals were blocked since before fork: a SIGTERM that came during
+	 * start-up is delivered now, to the loop's handler. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	fprintf(stderr, "event=serving pid=%d listen=%s:%d\n", (int)getpid(), cfg->listen, cfg->port);
 
 	event_base_dispatch(app.base);
@@ -190,6 +197,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "gen-server: %s\n", err);
 		return 1;
 	}
+	sigset_t stopsigs;
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 	if (cfg.workers == 1) {
 		rc = serve(&cfg, fd, key);
 	} else {
@@ -206,6 +218,7 @@ main(int argc, char **argv)
 		sa.sa_handler = parent_signal;
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
+		sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 		int alive = cfg.workers, stopping = 0;
 		rc = 0;
 		while (alive > 0) {
@@ -229,11 +242,15 @@ main(int argc, char **argv)
 					break;
 				/* A child that dies while we serve is replaced. */
 				fprintf(stderr, "event=worker_died pid=%d status=%d\n", (int)pid, status);
+				sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 				pid_t k = fork();
 				if (k == 0) {
 					free(kids);
+					signal(SIGTERM, SIG_DFL);
+					signal(SIGINT, SIG_DFL);
 					_exit(serve(&cfg, fd, key));
 				}
+				sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 				if (k > 0) {
 					kids[i] = k;
 					alive++;

@@ -104,6 +104,14 @@ reason_phrase(int status)
 	}
 }
 
+static void
+on_reply_written(struct evhttp_request *r, void *arg)
+{
+	struct app *app = arg;
+
+	app->unflushed--;
+}
+
 void
 req_reply(struct req *q, int status, const char *content_type,
     const char *body, size_t len)
@@ -124,6 +132,11 @@ req_reply(struct req *q, int status, const char *content_type,
 		fprintf(stderr, "event=request id=%s route=%s status=%d us=%lld\n",
 		    q->req_id, q->route ? q->route->name : "-", status,
 		    (long long)(now_usec() - q->start_us));
+	/* Shutdown waits until replies are written, not only produced. */
+	if (evhttp_request_get_connection(q->r) != NULL) {
+		q->app->unflushed++;
+		evhttp_request_set_on_complete_cb(q->r, on_reply_written, q->app);
+	}
 	evhttp_send_reply(q->r, status, reason_phrase(status), buf);
 	evbuffer_free(buf);
 	req_free(q);

@@ -744,6 +744,39 @@ known_roots(char *out, size_t outlen)
 	}
 }
 
+/* libxml2 reports an attribute's violation on its element, naming the
+ * attribute in the message ("Element 'line', attribute 'amount': ...").
+ * Return that attribute when the element has it, so that the path ends in
+ * "/@amount"; otherwise the node itself. */
+static const xmlNode *
+error_attr(const xmlNode *node, const char *msg)
+{
+	static const char tag[] = ", attribute '";
+	const char *p, *end;
+	char name[128];
+	const char *uri = NULL, *local = name;
+
+	if (node->type != XML_ELEMENT_NODE || msg == NULL ||
+	    strncmp(msg, "Element '", 9) != 0 ||
+	    (p = strstr(msg, tag)) == NULL)
+		return node;
+	p += sizeof tag - 1;
+	if ((end = strchr(p, '\'')) == NULL || (size_t)(end - p) >= sizeof name)
+		return node;
+	memcpy(name, p, (size_t)(end - p));
+	name[end - p] = '\0';
+	if (name[0] == '{') { /* "{uri}local" */
+		char *close = strchr(name, '}');
+		if (close == NULL)
+			return node;
+		*close = '\0';
+		uri = name + 1;
+		local = close + 1;
+	}
+	xmlAttrPtr a = xmlHasNsProp(node, BAD_CAST local, BAD_CAST uri);
+	return a != NULL && a->type == XML_ATTRIBUTE_NODE ? (const xmlNode *)a : node;
+}
+
 static void
 on_valid_error(void *ud, xmlErrorPtr err)
 {
@@ -758,7 +791,7 @@ on_valid_error(void *ud, xmlErrorPtr err)
 	}
 	clean_message(err->message, msg, sizeof msg);
 	if (err->node != NULL) {
-		form_errors_at(e, err->node, "%s", msg);
+		form_errors_at(e, error_attr(err->node, err->message), "%s", msg);
 	} else {
 		form_errors_add(e, err->line, 0, "", "%s", msg);
 	}

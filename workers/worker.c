@@ -165,7 +165,9 @@ worker_reconnect(struct worker *w)
 	long delay = RECONNECT_MIN_MS;
 
 	if (w->conn != NULL) {
-		wlog("db_lost", "error=%s", wlog_q(q, sizeof q, PQerrorMessage(w->conn)));
+		const char *m = PQerrorMessage(w->conn);
+		snprintf(err, sizeof err, "%.*s", (int)strcspn(m, "\n"), m);
+		wlog("db_lost", "error=%s", wlog_q(q, sizeof q, err));
 		PQfinish(w->conn);
 		w->conn = NULL;
 	}
