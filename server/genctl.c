@@ -195,9 +195,11 @@ parse_opts(const struct command *c, int argc, char **argv, const struct opt *opt
 static int
 ctl_connect(struct ctl *ctl)
 {
-	const char *const keys[] = { "dbname", "fallback_application_name",
-		"client_encoding", NULL };
-	const char *const vals[] = { ctl->cfg.database_url, "genctl", "UTF8", NULL };
+	/* connect_timeout first, so the connection string may override it;
+	 * client_encoding last, so the hashes and checks see UTF-8. */
+	const char *const keys[] = { "connect_timeout", "dbname",
+		"fallback_application_name", "client_encoding", NULL };
+	const char *const vals[] = { "10", ctl->cfg.database_url, "genctl", "UTF8", NULL };
 	char msg[512];
 
 	ctl->conn = PQconnectdbParams(keys, vals, 1);

@@ -12,7 +12,11 @@
  *   network, whatever a document says (xsi:schemaLocation, XInclude, ...);
  * - validation always uses our compiled schema, never one a document names;
  * - libxml2's global error output is silenced: attacker bytes never reach
- *   stderr, every message goes to the caller's error list instead.
+ *   stderr, every message goes to the caller's error list instead;
+ * - bounds libxml2 2.9 lacks or enforces too late: nesting depth, attributes
+ *   per element (with a byte-level pre-count, see XMLFORM_MAX_EQUALS_RUN),
+ *   and the encodings a document may declare. The body size is bounded
+ *   upstream (HTTP layer).
  *
  * Processing instructions, <?xml-stylesheet?> included, are allowed and
  * ignored: nothing here or downstream applies them, and rejecting them
@@ -413,8 +417,10 @@ on_compile_error(void *ud, xmlErrorPtr err)
 	if (ce->set || err == NULL || err->level == XML_ERR_WARNING)
 		return;
 	clean_message(err->message, msg, sizeof msg);
-	snprintf(ce->buf, ce->len, "%s:%d: %s", err->file ? err->file : "?",
-	    err->line, msg);
+	if (err->file != NULL)
+		snprintf(ce->buf, ce->len, "%s:%d: %s", err->file, err->line, msg);
+	else
+		snprintf(ce->buf, ce->len, "%s", msg);
 	ce->set = 1;
 }
 
@@ -497,6 +503,28 @@ xmlform_shutdown(void)
 
 /* ---- parsing ------------------------------------------------------------- */
 
+/* Column of the character at byte `off` of the raw document, when the
+ * parser reads it untranscoded (UTF-8); 0 when unknown. */
+static int
+raw_column(xmlParserCtxtPtr ctxt, size_t off)
+{
+	const struct parse_state *st = ctxt->_private;
+	const unsigned char *p;
+	int chars = 0;
+
+	if (st == NULL || (ctxt->input->buf != NULL &&
+	    ctxt->input->buf->encoder != NULL) ||
+	    off >= st->len || st->buf[off] != '<')
+		return 0;
+	for (p = st->buf + off; p > st->buf && p[-1] != '\n'; p--)
+		if ((p[-1] & 0xC0) != 0x80)
+			chars++;
+	if (p == st->buf && st->len >= 3 && p[0] == 0xEF && p[1] == 0xBB &&
+	    p[2] == 0xBF)
+		chars--;
+	return chars + 1;
+}
+
 /* Line and column of the '<' that opened the markup being parsed, found by
  * scanning back from the parser's current position (just past the name or
  * attributes), whose line and column libxml2 tracks in characters. `open`
@@ -546,7 +574,9 @@ markup_start_pos(xmlParserCtxtPtr ctxt, const char *open, int *line, int *col)
 			chars++;
 	if (p == in->base) {
 		if (in->consumed != 0) {
-			*col = 0; /* the start of the line was discarded */
+			/* libxml2 discarded the start of the line. Without
+			 * transcoding, the buffer is the raw document itself. */
+			*col = raw_column(ctxt, in->consumed + (size_t)(lt - in->base));
 			return;
 		}
 		/* A byte order mark is not a column. */

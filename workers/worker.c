@@ -12,7 +12,8 @@
  * --concurrency N > 1 forks N such processes (each its own connection and
  * worker id host:pid) and supervises them: a child that dies is restarted
  * after a second; SIGTERM/SIGINT are passed on and the parent exits once
- * every child has finished its current job.
+ * every child has finished its current job; children get SIGTERM if the
+ * supervisor itself dies (PR_SET_PDEATHSIG, Linux).
  *
  * SIGTERM/SIGINT: the current job finishes, then the process exits 0. A lost
  * connection is re-established with back-off; LISTEN is issued again and the
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,9 +129,11 @@ notice_processor(void *arg, const char *message)
 static int
 worker_connect(struct worker *w, char *err, size_t errlen)
 {
-	const char *const keys[] = { "dbname", "fallback_application_name",
-		"client_encoding", NULL };
-	const char *const vals[] = { w->cfg->database_url, "gen-worker", "UTF8", NULL };
+	/* connect_timeout first, so the connection string may override it;
+	 * client_encoding last, so the hashes and checks see UTF-8. */
+	const char *const keys[] = { "connect_timeout", "dbname",
+		"fallback_application_name", "client_encoding", NULL };
+	const char *const vals[] = { "10", w->cfg->database_url, "gen-worker", "UTF8", NULL };
 	char ms[24];
 
 	w->conn = PQconnectdbParams(keys, vals, 1);
@@ -412,10 +416,15 @@ static pid_t
 spawn_child(const struct gen_config *cfg, int index)
 {
 	char err[256];
+	pid_t parent = getpid();
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid;
+	/* A supervisor killed with SIGKILL cannot pass SIGTERM on: have the
+	 * kernel do it, so no worker outlives its supervisor. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+		_exit(0);
 	if (signals_init(err, sizeof err) != 0)
 		_exit(1);
 	int rc = worker_run(cfg, index);

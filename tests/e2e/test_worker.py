@@ -393,3 +393,32 @@ def test_bad_settings_stop_the_worker_at_start(database, tmp_path):
     r = subprocess.run([bin_, "--forms-dir", str(tmp_path / "none"),
                         "--database-url", database], capture_output=True, text=True, timeout=10)
     assert r.returncode == 1 and "gen-worker:" in r.stderr
+
+
+def children(pid):
+    r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+def test_supervisor_restarts_a_dead_child_and_takes_children_down_with_it(database, setup,
+                                                                          workers):
+    sup = workers("--concurrency", "2")
+    wait_for(lambda: len(children(sup.p.pid)) == 2, what="two children")
+    victim = children(sup.p.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: f"event=child_exit pid={victim} " in sup.log(), what="child exit seen")
+    wait_for(lambda: len(children(sup.p.pid)) == 2 and victim not in children(sup.p.pid),
+             what="child restarted")
+    app, _, v = submit(database, setup, example())
+    assert wait_screened(database, app, v)["state"] == "done"
+
+    kids = children(sup.p.pid)
+    os.kill(sup.p.pid, signal.SIGKILL)      # the supervisor alone
+    sup.p.wait(10)
+
+    def gone():
+        return all(not os.path.exists(f"/proc/{k}") or
+                   open(f"/proc/{k}/stat").read().split(")")[1].split()[0] == "Z"
+                   for k in kids)
+    wait_for(gone, what="children stopped after their supervisor died")
+    assert sup.log().count("event=worker_stop") == 2

@@ -673,8 +673,9 @@ three_violations_located(void)
 	CHECK_EQ_INT(errs.items[0].line, 5);
 	CHECK_EQ_INT(errs.items[0].column, 3);
 	CHECK_EQ_STR(errs.items[0].path, "/call/closesAt");
-	CHECK_EQ_STR(errs.items[0].message, "Element 'closesAt': '2026-13-01T00:00:00Z' "
-	    "is not a valid value of the atomic type 'instant'.");
+	CHECK(strstr(errs.items[0].message,
+	    "'2026-13-01T00:00:00Z' is not a valid value") != NULL);
+	CHECK(strncmp(errs.items[0].message, "Element 'closesAt'", 18) == 0);
 	CHECK_EQ_INT(errs.items[1].line, 11);
 	CHECK_EQ_INT(errs.items[1].column, 5);
 	CHECK_EQ_STR(errs.items[1].path, "/call/criteria/criterion[2]/@weight");
@@ -807,6 +808,44 @@ node_positions(void)
 	xmlFreeDoc(d);
 }
 
+/* libxml2 discards consumed input near the end of a document; a start tag
+ * there that spans lines, after a long line prefix, is still located. */
+static void
+positions_near_the_end(void)
+{
+	size_t len;
+	char *text = read_file("forms/examples/projectApplication.xml", &len);
+	char *at = text ? strstr(text, "  <cofunding source=\"OPCO Atlas\"") : NULL;
+	struct sbuf b = { 0 };
+	enum form_kind kind;
+	int line, col;
+
+	CHECK(at != NULL);
+	if (at == NULL) {
+		free(text);
+		return;
+	}
+	sbuf_add(&b, text, (size_t)(at - text));
+	sbuf_adds(&b, "  <!-- ");
+	for (int i = 0; i < 200; i++)
+		sbuf_adds(&b, i < 100 ? "é" : "y");
+	sbuf_adds(&b, " --><cofunding\n      source=\"Z\" amount=\"1\"/>\n</projectApplication>\n");
+	setup();
+	xmlDocPtr d = xmlform_parse(b.data, b.len, &kind, &errs);
+	CHECK(d != NULL);
+	if (d != NULL) {
+		xmlNodePtr last = xmlDocGetRootElement(d)->last;
+		while (last != NULL && last->type != XML_ELEMENT_NODE)
+			last = last->prev;
+		xmlform_node_pos(last, &line, &col);
+		CHECK_EQ_INT(line, 112);
+		CHECK_EQ_INT(col, 2 + 5 + 200 + 4 + 1);
+		xmlFreeDoc(d);
+	}
+	sbuf_free(&b);
+	free(text);
+}
+
 static void
 pis_comments_cdata(void)
 {
@@ -872,5 +911,6 @@ UNIT_MAIN("xmlform",
     UNIT_CASE(error_list_is_bounded),
     UNIT_CASE(errors_truncate_on_utf8_boundary),
     UNIT_CASE(node_positions),
+    UNIT_CASE(positions_near_the_end),
     UNIT_CASE(pis_comments_cdata),
     UNIT_CASE(init_lifecycle))
