@@ -3,7 +3,7 @@
 # make test need, if any is missing. Runs apt-get only when something is.
 set -euo pipefail
 need=(build-essential pkg-config libevent-dev libpq-dev libxml2-dev libssl-dev
-      postgresql postgresql-contrib curl python3 python3-pytest python3-psycopg2 python3-requests
+      postgresql postgresql-contrib curl openssl procps python3 python3-pytest python3-psycopg2 python3-requests
       ${EXTRA_PACKAGES:-})
 missing=()
 for p in "${need[@]}"; do

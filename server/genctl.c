@@ -756,7 +756,10 @@ cmd_token_create(struct ctl *ctl, const struct command *self, int argc, char **a
 		goto out_rollback;
 	if (q_run(ctl, "COMMIT", "COMMIT", 0, NULL) != 0)
 		goto out;
-	printf("%s\n", token);
+	if (printf("%s\n", token) < 0 || fflush(stdout) != 0) {
+		fail("token id stored but could not be written to stdout: create another");
+		goto out;
+	}
 	rc = EXIT_OK;
 	goto out;
 out_rollback:
@@ -798,8 +801,10 @@ cmd_audit_verify(struct ctl *ctl, const struct command *self, int argc, char **a
 	while (broken == NULL) {
 		PGresult *r = q(ctl, "audit", "FETCH FORWARD " AUDIT_FETCH_ROWS " FROM audit_walk",
 		    0, NULL);
-		if (r == NULL)
+		if (r == NULL) {
+			sbuf_free(&mat);
 			return EXIT_FAIL;
+		}
 		int n = PQntuples(r);
 		for (int i = 0; i < n && broken == NULL; i++) {
 			long long seq = atoll(PQgetvalue(r, i, A_SEQ));

@@ -205,5 +205,6 @@ queue_backoff_ms(int attempts, unsigned rnd)
 	if (attempts < 9) /* 2^9 s > 300 s */
 		base = 1000L << attempts;
 	/* jitter in [0.8, 1.2): spreads retries of jobs that failed together */
-	return base * 8 / 10 + (long)((unsigned long long)(rnd % 1000) * (unsigned long long)base * 4 / 10 / 1000);
+	long ms = base * 8 / 10 + (long)((rnd % 1000) * (unsigned long)base * 4 / 10000);
+	return ms < 300000 ? ms : 300000;
 }

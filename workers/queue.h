@@ -58,8 +58,8 @@ long queue_next_wake(PGconn *c, long floor_ms, long cap_ms, char *err,
     size_t errlen);
 
 /** Back-off before the run after failed attempt `attempts` (1-based):
- * 2^attempts seconds capped at 300 s, scaled by a jitter factor in
- * [0.8, 1.2) drawn from rnd (any 32-bit value). Pure. */
+ * 2^attempts seconds scaled by a jitter factor in [0.8, 1.2) drawn from rnd
+ * (any 32-bit value), never more than 300 s. Pure. */
 long queue_backoff_ms(int attempts, unsigned rnd);
 
 #endif
