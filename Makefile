@@ -16,8 +16,10 @@ ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 BUILD   := build/san
+BINDIR  := build/san/bin
 else
 BUILD   := build/rel
+BINDIR  := bin
 endif
 
 # Modules shared by the server, the worker, genctl and the unit tests.
@@ -28,7 +30,7 @@ WORKER_OBJ := $(WORKER_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-BINS := bin/gen-server bin/gen-worker bin/genctl
+BINS := $(BINDIR)/gen-server $(BINDIR)/gen-worker $(BINDIR)/genctl
 
 .PHONY: all run test unit unit-bins bench clean
 all: $(BINS)
@@ -37,16 +39,16 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-bin/gen-server: $(BUILD)/server/main.o $(CORE_OBJ)
-	@mkdir -p bin
+$(BINDIR)/gen-server: $(BUILD)/server/main.o $(CORE_OBJ)
+	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bin/gen-worker: $(WORKER_OBJ) $(CORE_OBJ)
-	@mkdir -p bin
+$(BINDIR)/gen-worker: $(WORKER_OBJ) $(CORE_OBJ)
+	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bin/genctl: $(BUILD)/server/genctl.o $(CORE_OBJ)
-	@mkdir -p bin
+$(BINDIR)/genctl: $(BUILD)/server/genctl.o $(CORE_OBJ)
+	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(CORE_OBJ)

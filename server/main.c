@@ -176,25 +176,22 @@ main(int argc, char **argv)
 	int rest;
 
 	int rc = config_load(&cfg, CFG_SERVER, argc, argv, &rest, err, sizeof err);
-	if (rc == 1)
-		return 0;
-	if (rc != 0 || rest != argc) {
-		fprintf(stderr, "gen-server: %s\n", rc ? err : "unexpected argument (see --help)");
-		return 2;
+	if (rc == 1 || rc != 0 || rest != argc) {
+		if (rc != 1)
+			fprintf(stderr, "gen-server: %s\n", rc ? err : "unexpected argument (see --help)");
+		config_free(&cfg);
+		return rc == 1 ? 0 : 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (xmlform_init(cfg.forms_dir, err, sizeof err) != 0) {
+	struct receipt_key *key = NULL;
+	int fd = -1;
+	if (xmlform_init(cfg.forms_dir, err, sizeof err) != 0 ||
+	    (key = receipt_key_load(cfg.receipt_key, err, sizeof err)) == NULL ||
+	    (fd = listen_socket(cfg.listen, cfg.port, err, sizeof err)) < 0) {
 		fprintf(stderr, "gen-server: %s\n", err);
-		return 1;
-	}
-	struct receipt_key *key = receipt_key_load(cfg.receipt_key, err, sizeof err);
-	if (key == NULL) {
-		fprintf(stderr, "gen-server: %s\n", err);
-		return 1;
-	}
-	int fd = listen_socket(cfg.listen, cfg.port, err, sizeof err);
-	if (fd < 0) {
-		fprintf(stderr, "gen-server: %s\n", err);
+		receipt_key_free(key);
+		xmlform_shutdown();
+		config_free(&cfg);
 		return 1;
 	}
 	sigset_t stopsigs;

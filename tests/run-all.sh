@@ -23,7 +23,8 @@ export GEN_TEST_PG="host=127.0.0.1 port=$PORT user=postgres"
 export GEN_TEST_PGDIR=$PGDIR
 export GEN_TEST_PORT=$PORT
 psql "$GEN_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE gen_template" >/dev/null
-GEN_DATABASE_URL="$GEN_TEST_PG dbname=gen_template" bin/genctl migrate >/dev/null \
+BIN=$ROOT/bin; [ "${SANITIZE:-}" = 1 ] && BIN=$ROOT/build/san/bin
+GEN_DATABASE_URL="$GEN_TEST_PG dbname=gen_template" "$BIN/genctl" migrate >/dev/null \
   || { echo "migrations failed"; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0
@@ -44,7 +45,7 @@ for t in "$BUILD"/tests/test_*; do
   if [ "$f" -ne 0 ]; then printf '%s\n' "$out"; else echo "$line"; fi
 done
 
-export GEN_TEST_BIN=$ROOT/bin
+export GEN_TEST_BIN=$BIN
 JUNIT=$ROOT/var/pytest.xml
 mkdir -p var
 /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e --junitxml="$JUNIT" ${PYTEST_ARGS:-}

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(ROOT, "bin")
+BIN = os.environ.get("GEN_TEST_BIN", os.path.join(ROOT, "bin"))
 # Connection string of the throw-away cluster, without dbname.
 PG = os.environ.get("GEN_TEST_PG", "host=127.0.0.1 port=55433 user=postgres")
 TEMPLATE = os.environ.get("GEN_TEST_TEMPLATE", "gen_template")

@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 import requests
 
-from conftest import ROOT, Server, sql, wait_for
+from conftest import BIN, ROOT, Server, sql, wait_for
 from gen import SIRET_A, account, application, call_doc, parse_receipt, problem, xml_headers
 
 PGDIR = os.environ.get("GEN_TEST_PGDIR")
@@ -160,11 +160,11 @@ def test_body_limit_is_configurable_and_413(env):
 
 
 def test_bad_configuration_fails_fast(env):
-    r = subprocess.run([os.path.join(ROOT, "bin", "gen-server"), "--port", "0"], capture_output=True, text=True,
+    r = subprocess.run([os.path.join(BIN, "gen-server"), "--port", "0"], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 2 and "port" in r.stderr and "1 to 65535" in r.stderr
-    r = subprocess.run([os.path.join(ROOT, "bin", "gen-server"), "--no-such-thing", "1"], capture_output=True,
+    r = subprocess.run([os.path.join(BIN, "gen-server"), "--no-such-thing", "1"], capture_output=True,
                        text=True, timeout=10)
     assert r.returncode == 2 and "unknown option" in r.stderr
-    r = subprocess.run([os.path.join(ROOT, "bin", "gen-server"), "--help"], capture_output=True, text=True, timeout=10)
+    r = subprocess.run([os.path.join(BIN, "gen-server"), "--help"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0 and "--max-body" in r.stdout and "--workers" in r.stdout

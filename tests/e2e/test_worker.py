@@ -15,7 +15,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import ROOT, Worker, genctl, sql, wait_for
+from conftest import BIN, ROOT, Worker, genctl, sql, wait_for
 
 SIRET = "73282932000074"
 EXAMPLES = os.path.join(ROOT, "forms", "examples")
@@ -383,7 +383,7 @@ def test_lost_connection_is_reestablished_and_listen_renewed(database, setup, wo
 
 
 def test_bad_settings_stop_the_worker_at_start(database, tmp_path):
-    bin_ = os.path.join(ROOT, "bin", "gen-worker")
+    bin_ = os.path.join(BIN, "gen-worker")
     r = subprocess.run([bin_, "--no-such-setting", "1"], capture_output=True, text=True,
                        timeout=10)
     assert r.returncode == 2 and "--no-such-setting" in r.stderr
