@@ -11,7 +11,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
            -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter \
            -MMD -MP -Iserver $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -lm
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

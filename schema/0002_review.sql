@@ -128,11 +128,16 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (id) WHERE delivered_at IS NULL;
 
+-- Queue a message: the outbox row and its delivery job commit with the
+-- event that caused them.
 CREATE FUNCTION gen_notify(p_kind text, p_to text, p_subject text, p_body text)
-RETURNS void LANGUAGE sql AS $$
-    INSERT INTO outbox (kind, recipient, subject, body) VALUES (p_kind, p_to, p_subject, p_body);
-    SELECT pg_notify('gen_jobs', 'outbox');
-$$;
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE v_id bigint;
+BEGIN
+    INSERT INTO outbox (kind, recipient, subject, body) VALUES (p_kind, p_to, p_subject, p_body)
+    RETURNING id INTO v_id;
+    PERFORM gen_enqueue('deliver', jsonb_build_object('outbox', v_id));
+END $$;
 
 -- Affinity of a reviewer and an application (DESIGN §5).
 CREATE FUNCTION gen_affinity(p_families text[], p_regions text[], p_family text, p_region text)

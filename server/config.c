@@ -71,6 +71,8 @@ static const struct cfg_entry table[] = {
 	  "attempts before a failing job is dead" },
 	{ "concurrency", T_INT, S(concurrency), "1", 1, 64, CFG_WORKER,
 	  "jobs run at once by this worker (one connection each)" },
+	{ "spool-dir", T_STR, S(spool_dir), "var/spool/outbox", 0, 0, CFG_WORKER,
+	  "directory where notifications are delivered as RFC 5322 .eml files" },
 };
 
 static const struct cfg_entry *

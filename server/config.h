@@ -41,6 +41,7 @@ struct gen_config {
 	int lease_seconds;
 	int max_attempts;
 	int concurrency;
+	char *spool_dir;
 };
 
 /** Fill `c` for program `prog` from defaults, the file named by --config

@@ -24,6 +24,7 @@
 
 #include "app.h"
 #include "db.h"
+#include "framing.h"
 #include "hashpool.h"
 #include "receipt.h"
 
@@ -108,13 +109,20 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key)
 		fprintf(stderr, "event=fatal reason=\"cannot create event loop\"\n");
 		return 1;
 	}
+	/* The framing filter enforces the limits first, with problem
+	 * documents; evhttp's own checks stay as a looser backstop. */
+	struct framing_limits lim = {
+		.max_headers = (size_t)cfg->max_headers,
+		.max_body = (size_t)cfg->max_body,
+		.request_timeout = cfg->request_timeout,
+	};
+	framing_install(app.http, &lim);
 	evhttp_set_max_body_size(app.http, (ev_ssize_t)cfg->max_body);
-	evhttp_set_max_headers_size(app.http, (ev_ssize_t)cfg->max_headers);
+	evhttp_set_max_headers_size(app.http, (ev_ssize_t)cfg->max_headers * 2);
 	evhttp_set_timeout(app.http, cfg->idle_timeout);
 	evhttp_set_allowed_methods(app.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
 	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
 	evhttp_set_default_content_type(app.http, "application/json");
-	evhttp_set_flags(app.http, EVHTTP_SERVER_LINGERING_CLOSE);
 	bound = evhttp_accept_socket_with_handle(app.http, fd);
 	if (bound == NULL) {
 		fprintf(stderr, "event=fatal reason=\"cannot accept on socket\"\n");

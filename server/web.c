@@ -11,10 +11,12 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
 #include "auth.h"
 #include "db.h"
+#include "framing.h"
 
 #define PROBLEM_BASE "/problems/"
 
@@ -133,11 +135,17 @@ req_reply(struct req *q, int status, const char *content_type,
 		    q->req_id, q->route ? q->route->name : "-", status,
 		    (long long)(now_usec() - q->start_us));
 	/* Shutdown waits until replies are written, not only produced. */
-	if (evhttp_request_get_connection(q->r) != NULL) {
+	struct evhttp_connection *evcon = evhttp_request_get_connection(q->r);
+	if (evcon != NULL) {
 		q->app->unflushed++;
 		evhttp_request_set_on_complete_cb(q->r, on_reply_written, q->app);
 	}
 	evhttp_send_reply(q->r, status, reason_phrase(status), buf);
+	/* The reply went into the framing filter while evhttp had writing
+	 * disabled; libevent 2.1's filter does not resume on enable, so push
+	 * it through now. */
+	if (evcon != NULL)
+		bufferevent_flush(evhttp_connection_get_bufferevent(evcon), EV_WRITE, BEV_NORMAL);
 	evbuffer_free(buf);
 	req_free(q);
 }
@@ -275,9 +283,6 @@ framing_problem(struct evhttp_request *r)
 		return "both Transfer-Encoding and Content-Length";
 	if (te != NULL && strcasecmp(te, "chunked") != 0)
 		return "unsupported transfer coding";
-	if (evhttp_find_header(h, "Host") == NULL &&
-	    evhttp_request_get_host(r) == NULL)
-		return "missing Host header";
 	return NULL;
 }
 
@@ -431,6 +436,15 @@ on_request(struct evhttp_request *r, void *arg)
 	snprintf(q->req_id, sizeof q->req_id, "%06x%010llx", (unsigned)getpid() & 0xffffff, ++seq);
 	app->inflight++;
 
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	int fstatus;
+	const char *ftitle, *fdetail;
+	if (path != NULL && framing_failure(path, &fstatus, &ftitle, &fdetail)) {
+		req_header(q, "Connection", "close");
+		req_problem(q, fstatus, "bad-request", ftitle, fdetail, NULL);
+		return;
+	}
 	if (app->draining) {
 		req_unavailable(q, "the server is shutting down");
 		return;
@@ -441,8 +455,6 @@ on_request(struct evhttp_request *r, void *arg)
 		req_problem(q, 400, "bad-request", "Malformed request", why, NULL);
 		return;
 	}
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(r);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 	if (path == NULL || path[0] != '/') {
 		req_problem(q, 400, "bad-request", "Malformed request",
 		    "the request target must be an absolute path", NULL);

@@ -62,6 +62,12 @@ static const char *const kind_roots[FORM_KIND_COUNT] = {
 	[FORM_PROJECT_APPLICATION] = "projectApplication",
 	[FORM_LABEL_APPLICATION] = "labelApplication",
 	[FORM_RECEIPT] = "receipt",
+	[FORM_REVIEWER] = "reviewer",
+	[FORM_PANEL] = "panel",
+	[FORM_CONFLICT] = "conflict",
+	[FORM_REVIEW] = "review",
+	[FORM_DECISIONS] = "decisions",
+	[FORM_COHORT_REPORT] = "cohortReport",
 };
 
 /* Compiled schemas and their validation contexts. A process is
@@ -296,14 +302,16 @@ path_name(struct pbuf *b, const xmlChar *name, const xmlNs *ns)
  * An element gets an [n] index when it has siblings of the same name.
  * (xmlGetNodePath() writes elements of a default namespace as "*", which
  * tells a user nothing, hence this version.) */
-static void
-node_path(const xmlNode *node, char *out, size_t outlen)
+void
+xmlform_node_path(const xmlNode *node, char *out, size_t outlen)
 {
 	const xmlNode *chain[XMLFORM_MAX_DEPTH + 8];
 	const xmlAttr *attr = NULL;
 	size_t depth = 0;
 	struct pbuf b = { out, 0, outlen, 0 };
 
+	if (outlen == 0)
+		return;
 	out[0] = '\0';
 	if (node == NULL || outlen < 2)
 		return;
@@ -363,7 +371,7 @@ form_errors_at(struct form_errors *e, const xmlNode *node, const char *fmt, ...)
 		return;
 	}
 	xmlform_node_pos(node, &line, &column);
-	node_path(node, path, sizeof path);
+	xmlform_node_path(node, path, sizeof path);
 	va_start(ap, fmt);
 	int n = vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
@@ -630,6 +638,19 @@ stop_with(xmlParserCtxtPtr ctxt, int line, int col, const char *fmt, ...)
  * systems still produce. Anything else (EBCDIC, UCS-4, UTF-7, ...) is
  * refused: it buys nothing and would defeat the byte-level bound below.
  * Returns the code unit width (1 or 2), or 0 when refused. */
+static void
+encoding_norm(const char *name, char *norm, size_t normlen)
+{
+	size_t o = 0;
+
+	for (const char *p = name; *p && o + 1 < normlen; p++) {
+		if (*p == '-' || *p == '_')
+			continue;
+		norm[o++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+	}
+	norm[o] = '\0';
+}
+
 static int
 encoding_width(const char *name)
 {
@@ -638,14 +659,8 @@ encoding_width(const char *name)
 		"LATIN9", "WINDOWS1252", "CP1252",
 	};
 	char norm[32];
-	size_t o = 0;
 
-	for (const char *p = name; *p && o + 1 < sizeof norm; p++) {
-		if (*p == '-' || *p == '_')
-			continue;
-		norm[o++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
-	}
-	norm[o] = '\0';
+	encoding_norm(name, norm, sizeof norm);
 	for (size_t i = 0; i < ARRAY_LEN(ok8); i++)
 		if (strcmp(norm, ok8[i]) == 0)
 			return 1;
@@ -656,17 +671,30 @@ encoding_width(const char *name)
 }
 
 /* The first '<'-to-'<' stretch of the raw document holding more than
- * XMLFORM_MAX_EQUALS_RUN '=' signs: returns its line, or 0 if none.
- * Counts code units of `width` bytes (UTF-16 in its byte order). */
+ * XMLFORM_MAX_EQUALS_RUN '=' signs: returns 1 and the line and column of
+ * the '<' that opens it (1:1 when the stretch starts the document), or 0 if
+ * there is none. Counts code units of `width` bytes (UTF-16 in its byte
+ * order); columns are characters, as libxml2 counts them: UTF-8 (`utf8`)
+ * continuation bytes and UTF-16 low surrogates do not count, nor does a
+ * byte order mark. */
 static int
-equals_run_line(const unsigned char *b, size_t len, int width)
+equals_run_pos(const unsigned char *b, size_t len, int width, int utf8,
+    int *line, int *col)
 {
 	int little = width == 2 && len >= 2 &&
 	    ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] != 0 && b[1] == 0));
-	size_t run = 0;
-	int line = 1;
+	size_t run = 0, i = 0;
+	int cur_line = 1, cur_col = 1; /* of the next character */
 
-	for (size_t i = 0; i + (size_t)width <= len; i += (size_t)width) {
+	*line = 1;
+	*col = 1;
+	if (width == 1 && len >= 3 && b[0] == 0xEF && b[1] == 0xBB &&
+	    b[2] == 0xBF)
+		i = 3;
+	else if (width == 2 && len >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) ||
+	    (b[0] == 0xFE && b[1] == 0xFF)))
+		i = 2;
+	for (; i + (size_t)width <= len; i += (size_t)width) {
 		unsigned c;
 		if (width == 1)
 			c = b[i];
@@ -674,12 +702,168 @@ equals_run_line(const unsigned char *b, size_t len, int width)
 			c = (unsigned)b[i] | (unsigned)b[i + 1] << 8;
 		else
 			c = (unsigned)b[i] << 8 | (unsigned)b[i + 1];
-		if (c == '<')
+		if (c == '<') {
 			run = 0;
-		else if (c == '\n')
-			line++;
-		else if (c == '=' && ++run > XMLFORM_MAX_EQUALS_RUN)
-			return line;
+			*line = cur_line;
+			*col = cur_col;
+		} else if (c == '\n') {
+			cur_line++;
+			cur_col = 1;
+			continue;
+		} else if (c == '=' && ++run > XMLFORM_MAX_EQUALS_RUN) {
+			return 1;
+		}
+		if (width == 1 ? !(utf8 && (c & 0xC0) == 0x80)
+		    : !(c >= 0xDC00 && c <= 0xDFFF))
+			if (cur_col < INT_MAX)
+				cur_col++;
+	}
+	return 0;
+}
+
+/* Read the code unit `u` (0-based, after a byte order mark of `skip`
+ * bytes) of a document in `width`-byte units; -1 past the end. */
+static long
+code_unit(const unsigned char *b, size_t len, size_t skip, int width,
+    int little, size_t u)
+{
+	size_t i = skip + u * (size_t)width;
+
+	if (i + (size_t)width > len)
+		return -1;
+	if (width == 1)
+		return b[i];
+	return little ? (long)(b[i] | b[i + 1] << 8) : (long)(b[i] << 8 | b[i + 1]);
+}
+
+static int
+is_xml_space(long c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A byte order mark fixes the encoding (XML 1.0 §4.3.3, Appendix F): an
+ * XML declaration naming another one is a fatal error. libxml2 2.9 lets
+ * the declaration win or ignores it (a UTF-8 BOM then "ISO-8859-1" is read
+ * as Latin-1; a UTF-16 BOM then "UTF-8" is read as UTF-16), so check the
+ * raw bytes first. Only the declaration's pseudo-attributes are read, in
+ * ASCII code units of the BOM's width; anything unexpected is left to
+ * libxml2. Returns 1 with the error recorded when they disagree. */
+static int
+bom_contradicts_declaration(const unsigned char *b, size_t len,
+    struct form_errors *errs)
+{
+	static const char xmldecl[] = "<?xml";
+	const char *bom, *want;
+	size_t skip, u;
+	int width, little = 0, line = 1, col;
+	char name[16], value[64], norm[64];
+
+	if (len >= 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) {
+		bom = "UTF-8";
+		want = "UTF-8";
+		skip = 3;
+		width = 1;
+	} else if (len >= 2 && b[0] == 0xFF && b[1] == 0xFE) {
+		bom = "UTF-16LE";
+		want = "UTF-16";
+		skip = 2;
+		width = 2;
+		little = 1;
+	} else if (len >= 2 && b[0] == 0xFE && b[1] == 0xFF) {
+		bom = "UTF-16BE";
+		want = "UTF-16";
+		skip = 2;
+		width = 2;
+	} else {
+		return 0;
+	}
+	for (u = 0; u < sizeof xmldecl - 1; u++)
+		if (code_unit(b, len, skip, width, little, u) != xmldecl[u])
+			return 0; /* no declaration: the BOM decides */
+	if (!is_xml_space(code_unit(b, len, skip, width, little, u)))
+		return 0;
+	/* Pseudo-attributes: name S? '=' S? quoted value, up to "?>". A
+	 * declaration is short; the bound keeps hostile input cheap. */
+	col = (int)u + 1;
+	while (u < 512) {
+		long c = code_unit(b, len, skip, width, little, u);
+		size_t n = 0;
+		int name_line, name_col;
+
+		if (is_xml_space(c)) {
+			if (c == '\n') {
+				line++;
+				col = 0;
+			}
+			u++;
+			col++;
+			continue;
+		}
+		if (!(c >= 'a' && c <= 'z'))
+			return 0; /* "?>" or not a declaration libxml2 accepts */
+		name_line = line;
+		name_col = col;
+		while ((c = code_unit(b, len, skip, width, little, u)) >= 'a' &&
+		    c <= 'z') {
+			if (n + 1 >= sizeof name)
+				return 0;
+			name[n++] = (char)c;
+			u++;
+			col++;
+		}
+		name[n] = '\0';
+		while (is_xml_space(c = code_unit(b, len, skip, width, little, u))) {
+			if (c == '\n') {
+				line++;
+				col = 0;
+			}
+			u++;
+			col++;
+		}
+		if (c != '=')
+			return 0;
+		u++;
+		col++;
+		while (is_xml_space(c = code_unit(b, len, skip, width, little, u))) {
+			if (c == '\n') {
+				line++;
+				col = 0;
+			}
+			u++;
+			col++;
+		}
+		if (c != '"' && c != '\'')
+			return 0;
+		long quote = c;
+		u++;
+		col++;
+		n = 0;
+		while ((c = code_unit(b, len, skip, width, little, u)) != quote) {
+			/* EncName is [A-Za-z][A-Za-z0-9._-]*, and no other
+			 * value of the declaration needs more. */
+			if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			    c == '-') || n + 1 >= sizeof value)
+				return 0;
+			value[n++] = (char)c;
+			u++;
+			col++;
+		}
+		value[n] = '\0';
+		u++;
+		col++;
+		if (strcmp(name, "encoding") != 0)
+			continue;
+		encoding_norm(value, norm, sizeof norm);
+		if (strcmp(norm, width == 1 ? "UTF8" : "UTF16") == 0 ||
+		    (width == 2 && strcmp(norm, little ? "UTF16LE" : "UTF16BE") == 0))
+			return 0;
+		form_errors_add(errs, name_line, name_col, "",
+		    "the byte order mark says %s but the XML declaration says "
+		    "encoding=\"%s\": remove the byte order mark or declare "
+		    "encoding=\"%s\"", bom, value, want);
+		return 1;
 	}
 	return 0;
 }
@@ -692,7 +876,8 @@ on_start_document(void *ud)
 	xmlParserCtxtPtr ctxt = ud;
 	struct parse_state *st = ctxt->_private;
 	const char *enc = "UTF-8";
-	int width, line;
+	char norm[32];
+	int width, line, col;
 
 	xmlSAX2StartDocument(ud);
 	if (ctxt->input != NULL && ctxt->input->buf != NULL &&
@@ -700,14 +885,15 @@ on_start_document(void *ud)
 	    ctxt->input->buf->encoder->name != NULL)
 		enc = ctxt->input->buf->encoder->name;
 	width = encoding_width(enc);
+	encoding_norm(enc, norm, sizeof norm);
 	if (width == 0) {
 		stop_with(ctxt, 1, 1, "encoding %s is not accepted: use UTF-8, "
 		    "UTF-16, ISO-8859-1, ISO-8859-15 or windows-1252", enc);
 		return;
 	}
-	line = equals_run_line(st->buf, st->len, width);
-	if (line > 0)
-		stop_with(ctxt, line, 0, "more than %d '=' between two '<': "
+	if (equals_run_pos(st->buf, st->len, width,
+	    width == 1 && strcmp(norm, "UTF8") == 0, &line, &col))
+		stop_with(ctxt, line, col, "more than %d '=' between two '<': "
 		    "an element may have at most %d attributes",
 		    XMLFORM_MAX_EQUALS_RUN, XMLFORM_MAX_ATTRIBUTES);
 }
@@ -852,6 +1038,8 @@ xmlform_parse(const char *buf, size_t len, enum form_kind *kind,
 		form_errors_add(errs, 0, 0, "", "document is too large");
 		return NULL;
 	}
+	if (bom_contradicts_declaration((const unsigned char *)buf, len, errs))
+		return NULL;
 
 	ctxt = xmlNewParserCtxt();
 	if (ctxt == NULL) {
@@ -886,7 +1074,7 @@ xmlform_parse(const char *buf, size_t len, enum form_kind *kind,
 	    xmlStrEqual(root->ns->href, BAD_CAST FORM_NS)
 	    ? form_kind_from_root((const char *)root->name) : FORM_UNKNOWN;
 	if (k == FORM_UNKNOWN) {
-		char roots[160];
+		char roots[256];
 
 		known_roots(roots, sizeof roots);
 		if (root != NULL)

@@ -22,6 +22,12 @@ enum form_kind {
 	FORM_PROJECT_APPLICATION,
 	FORM_LABEL_APPLICATION,
 	FORM_RECEIPT,
+	FORM_REVIEWER,
+	FORM_PANEL,
+	FORM_CONFLICT,
+	FORM_REVIEW,
+	FORM_DECISIONS,
+	FORM_COHORT_REPORT,
 	FORM_KIND_COUNT
 };
 
@@ -70,6 +76,10 @@ xmlDocPtr xmlform_parse(const char *buf, size_t len, enum form_kind *kind,
 /** Line and column (1-based) where element `node` starts in the source,
  * as recorded during parsing; attributes report their element's. */
 void xmlform_node_pos(const xmlNode *node, int *line, int *column);
+/** XPath-like location of `node` as used in error paths
+ * ("/cohortReport/learner[3]/@exitDate"): an element gets an [n] index when
+ * it has siblings of the same name. Empty when node is NULL. */
+void xmlform_node_path(const xmlNode *node, char *out, size_t outlen);
 /** Append an error located at `node` (line, column and path from it). */
 void form_errors_at(struct form_errors *e, const xmlNode *node,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));

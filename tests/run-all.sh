@@ -19,6 +19,7 @@ rm -rf "$PGDIR"
 deploy/pg.sh start "$PGDIR" "$PORT" || { echo "0 passed, 1 failed"; exit 1; }
 trap 'deploy/pg.sh stop "$PGDIR"; rm -rf "$PGDIR"' EXIT
 
+export PGOPTIONS="-c client_min_messages=warning"
 export GEN_TEST_PG="host=127.0.0.1 port=$PORT user=postgres"
 export GEN_TEST_PGDIR=$PGDIR
 export GEN_TEST_PORT=$PORT

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "config.h"
 #include "util.h"
 
 /** A claimed job, as returned by the claim. */
@@ -22,6 +23,7 @@ struct job {
 	char *payload;     /* jsonb as text */
 	int attempts;      /* this run is attempt number `attempts` (1-based) */
 	int max_attempts;  /* the smaller of the row's and the worker's limit */
+	const struct gen_config *cfg; /* the worker's settings */
 };
 
 /** How a run ended. */

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "deliver.h"
 #include "screen.h"
 
 static const struct {
@@ -11,6 +12,7 @@ static const struct {
 	job_run_fn run;
 } runners[] = {
 	{ "screen", screen_run },
+	{ "deliver", deliver_run },
 };
 
 job_run_fn

@@ -387,6 +387,7 @@ worker_run(const struct gen_config *cfg, int index)
 			continue;
 		}
 		if (got == 1) {
+			job.cfg = cfg;
 			run_job(&w, &job);
 			queue_job_free(&job);
 			continue;

@@ -103,3 +103,6 @@ ratio_fn=$(awk -v a="$http_rps" -v b="$fn_tps" 'BEGIN { printf "%.2f", a / b }')
   echo "(target ratio >= 0.7; RSS target < 64 MiB per process; pgbench -M prepared, $CONC clients)"
   echo "HTTP errors: $http_err; applications stored by the HTTP run: $stored"
 } | tee "$OUT/results.txt"
+
+# Reviewer assignment: the optimiser against GLPK on the same instances.
+bash tests/bench/assign.sh

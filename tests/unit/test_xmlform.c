@@ -121,10 +121,18 @@ kinds_and_roots(void)
 	CHECK_EQ_STR(form_kind_root(FORM_PROJECT_APPLICATION), "projectApplication");
 	CHECK_EQ_STR(form_kind_root(FORM_LABEL_APPLICATION), "labelApplication");
 	CHECK_EQ_STR(form_kind_root(FORM_RECEIPT), "receipt");
+	CHECK_EQ_STR(form_kind_root(FORM_REVIEWER), "reviewer");
+	CHECK_EQ_STR(form_kind_root(FORM_PANEL), "panel");
+	CHECK_EQ_STR(form_kind_root(FORM_CONFLICT), "conflict");
+	CHECK_EQ_STR(form_kind_root(FORM_REVIEW), "review");
+	CHECK_EQ_STR(form_kind_root(FORM_DECISIONS), "decisions");
+	CHECK_EQ_STR(form_kind_root(FORM_COHORT_REPORT), "cohortReport");
 	CHECK(form_kind_root(FORM_UNKNOWN) == NULL);
 	CHECK(form_kind_root(FORM_KIND_COUNT) == NULL);
 	CHECK_EQ_INT(form_kind_from_root("labelApplication"), FORM_LABEL_APPLICATION);
-	CHECK_EQ_INT(form_kind_from_root("review"), FORM_UNKNOWN);
+	CHECK_EQ_INT(form_kind_from_root("review"), FORM_REVIEW);
+	CHECK_EQ_INT(form_kind_from_root("cohortReport"), FORM_COHORT_REPORT);
+	CHECK_EQ_INT(form_kind_from_root("dossier"), FORM_UNKNOWN);
 	CHECK_EQ_INT(form_kind_from_root(NULL), FORM_UNKNOWN);
 }
 
@@ -423,15 +431,16 @@ static void
 wrong_root(void)
 {
 	static const char msg[] = "root element must be one of call, "
-	    "projectApplication, labelApplication or receipt in namespace "
+	    "projectApplication, labelApplication, receipt, reviewer, panel, "
+	    "conflict, review, decisions or cohortReport in namespace "
 	    "urn:gen:forms:1";
 
-	CHECK(!parse("<?xml version=\"1.0\"?>\n  <review xmlns=\"urn:gen:forms:1\"/>"));
+	CHECK(!parse("<?xml version=\"1.0\"?>\n  <dossier xmlns=\"urn:gen:forms:1\"/>"));
 	CHECK_EQ_INT(errs.count, 1);
 	CHECK_EQ_STR(errs.items[0].message, msg);
 	CHECK_EQ_INT(errs.items[0].line, 2);
 	CHECK_EQ_INT(errs.items[0].column, 3);
-	CHECK_EQ_STR(errs.items[0].path, "/review");
+	CHECK_EQ_STR(errs.items[0].path, "/dossier");
 
 	CHECK(!parse("<call xmlns=\"urn:gen:forms:2\" ref=\"ABC\" kind=\"label\"/>"));
 	CHECK_EQ_INT(errs.count, 1);
@@ -443,6 +452,30 @@ wrong_root(void)
 	    "<call xmlns=\"urn:gen:forms:1\" xmlns:g=\"urn:gen:forms:1\"");
 	CHECK(parse(doc));
 	free(doc);
+}
+
+/* Append s (UTF-8, BMP only) to b as UTF-16 with its byte order mark. */
+static void
+to_utf16(struct sbuf *b, const char *s, size_t len, int big_endian)
+{
+	sbuf_add(b, big_endian ? "\xFE\xFF" : "\xFF\xFE", 2);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		unsigned cp = c;
+		if (c >= 0x80) { /* decode the UTF-8 */
+			int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
+			cp = c & (0x3F >> n);
+			for (int k = 0; k < n; k++)
+				cp = cp << 6 | ((unsigned char)s[++i] & 0x3F);
+		}
+		char u[2] = { (char)(cp & 0xFF), (char)(cp >> 8) };
+		if (big_endian) {
+			char t = u[0];
+			u[0] = u[1];
+			u[1] = t;
+		}
+		sbuf_add(b, u, 2);
+	}
 }
 
 static void
@@ -458,23 +491,25 @@ encodings(void)
 	CHECK_EQ_INT(errs.count, 1);
 	CHECK(has_error("UTF-16"));
 
-	/* Real UTF-16 (with a BOM) is read. */
-	sbuf_add(&b, "\xFF\xFE", 2);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)doc[i];
-		unsigned cp = c;
-		if (c >= 0x80) { /* decode the example's UTF-8 */
-			int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : 1;
-			cp = c & (0x3F >> n);
-			for (int k = 0; k < n; k++)
-				cp = cp << 6 | ((unsigned char)doc[++i] & 0x3F);
-		}
-		char u[2] = { (char)(cp & 0xFF), (char)(cp >> 8) };
-		sbuf_add(&b, u, 2);
-	}
+	/* Real UTF-16 (with a BOM) is read, declared UTF-16 or undeclared. */
+	char *doc16 = call_with("encoding=\"UTF-8\"", "encoding=\"UTF-16\"");
+	to_utf16(&b, doc16, strlen(doc16), 0);
 	CHECK(parse_n(b.data, b.len, &kind));
 	CHECK_EQ_INT(kind, FORM_CALL);
 	dump_errors();
+	sbuf_reset(&b);
+	to_utf16(&b, doc16, strlen(doc16), 1);
+	CHECK(parse_n(b.data, b.len, &kind));
+	CHECK_EQ_INT(kind, FORM_CALL);
+	dump_errors();
+	free(doc16);
+	sbuf_reset(&b);
+	const char *body = strstr(doc, "<call ");
+	to_utf16(&b, body, strlen(body), 0);
+	CHECK(parse_n(b.data, b.len, &kind));
+	CHECK_EQ_INT(kind, FORM_CALL);
+	dump_errors();
+	sbuf_reset(&b);
 
 	/* ISO-8859-1 is read. */
 	static const char latin1[] = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
@@ -510,6 +545,187 @@ encodings(void)
 	CHECK(has_error("0x0"));
 	sbuf_free(&b);
 	free(doc);
+}
+
+static void
+bom_against_declaration(void)
+{
+	static const char msg16[] = "the byte order mark says UTF-16LE but the "
+	    "XML declaration says encoding=\"UTF-8\": remove the byte order "
+	    "mark or declare encoding=\"UTF-16\"";
+	static const char msg8[] = "the byte order mark says UTF-8 but the "
+	    "XML declaration says encoding=\"ISO-8859-1\": remove the byte order "
+	    "mark or declare encoding=\"UTF-8\"";
+	struct sbuf b = { 0 };
+	enum form_kind kind;
+	size_t len;
+	char *doc = read_file("forms/examples/call-label.xml", &len);
+	char *s;
+
+	CHECK(doc != NULL && strncmp(doc, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>", 38) == 0);
+
+	/* A UTF-16LE BOM on a document declared UTF-8 (whose declaration is
+	 * itself in UTF-16): the encoding pseudo-attribute is at 1:21. */
+	to_utf16(&b, doc, len, 0);
+	CHECK(!parse_n(b.data, b.len, &kind));
+	CHECK_EQ_INT(kind, FORM_UNKNOWN);
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK_EQ_STR(errs.items[0].message, msg16);
+	CHECK_EQ_INT(errs.items[0].line, 1);
+	CHECK_EQ_INT(errs.items[0].column, 21);
+	/* The same in big-endian, and against a single-byte encoding. */
+	sbuf_reset(&b);
+	to_utf16(&b, doc, len, 1);
+	CHECK(!parse_n(b.data, b.len, NULL));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(has_error("byte order mark says UTF-16BE"));
+	CHECK(has_error("encoding=\"UTF-8\""));
+	s = call_with("encoding=\"UTF-8\"", "encoding='windows-1252'");
+	sbuf_reset(&b);
+	to_utf16(&b, s, strlen(s), 0);
+	CHECK(!parse_n(b.data, b.len, NULL));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(has_error("encoding=\"windows-1252\""));
+	free(s);
+
+	/* A UTF-8 BOM on a document declared ISO-8859-1 is not read as
+	 * Latin-1. */
+	s = call_with("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"");
+	sbuf_reset(&b);
+	sbuf_adds(&b, "\xEF\xBB\xBF");
+	sbuf_adds(&b, s);
+	free(s);
+	CHECK(!parse_n(b.data, b.len, &kind));
+	CHECK_EQ_INT(kind, FORM_UNKNOWN);
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK_EQ_STR(errs.items[0].message, msg8);
+	CHECK_EQ_INT(errs.items[0].line, 1);
+	CHECK_EQ_INT(errs.items[0].column, 21);
+	/* ... nor one declared UTF-16; the position follows line breaks
+	 * inside the declaration. */
+	CHECK(!parse("\xEF\xBB\xBF<?xml version=\"1.0\"\n   encoding = 'utf-16'?>"
+	    "<call xmlns=\"urn:gen:forms:1\"/>"));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(has_error("byte order mark says UTF-8"));
+	CHECK(has_error("encoding=\"utf-16\""));
+	CHECK_EQ_INT(errs.items[0].line, 2);
+	CHECK_EQ_INT(errs.items[0].column, 4);
+
+	/* A UTF-8 BOM with encoding="UTF-8" (any spelling) or without an
+	 * encoding declaration is fine, as is no BOM at all. */
+	sbuf_reset(&b);
+	sbuf_adds(&b, "\xEF\xBB\xBF");
+	sbuf_add(&b, doc, len);
+	CHECK(parse_n(b.data, b.len, &kind));
+	CHECK_EQ_INT(kind, FORM_CALL);
+	dump_errors();
+	s = call_with("encoding=\"UTF-8\"", "encoding='utf8' standalone='yes'");
+	sbuf_reset(&b);
+	sbuf_adds(&b, "\xEF\xBB\xBF");
+	sbuf_adds(&b, s);
+	free(s);
+	CHECK(parse_n(b.data, b.len, &kind));
+	dump_errors();
+	s = call_with(" encoding=\"UTF-8\"", "");
+	sbuf_reset(&b);
+	sbuf_adds(&b, "\xEF\xBB\xBF");
+	sbuf_adds(&b, s);
+	CHECK(parse_n(b.data, b.len, &kind));
+	dump_errors();
+	/* No encoding declaration in UTF-16 either. */
+	sbuf_reset(&b);
+	to_utf16(&b, s, strlen(s), 1);
+	CHECK(parse_n(b.data, b.len, &kind));
+	CHECK_EQ_INT(kind, FORM_CALL);
+	dump_errors();
+	free(s);
+	CHECK(parse_n(doc, len, &kind));
+	/* Not a declaration: left to libxml2. */
+	CHECK(!parse("\xEF\xBB\xBF<?xml-stylesheet encoding='latin1'?>"));
+	CHECK(!has_error("byte order mark"));
+	/* A truncated declaration after a BOM reads nothing past the end. */
+	CHECK(!parse_n("\xFF\xFE<\0?\0x\0m\0l\0 \0e\0n\0", 18, NULL));
+	CHECK(!has_error("byte order mark"));
+	sbuf_free(&b);
+	free(doc);
+}
+
+static void
+equals_run_position(void)
+{
+	struct sbuf b = { 0 }, u = { 0 };
+
+	/* The error points at the '<' that opens the offending tag. */
+	sbuf_adds(&b, "<call");
+	for (int i = 0; i < 10001; i++)
+		sbuf_printf(&b, " a%x=\"\"", i);
+	sbuf_adds(&b, "/>");
+	CHECK(!parse(b.data));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(has_error("more than 10000 '='"));
+	CHECK_EQ_INT(errs.items[0].line, 1);
+	CHECK_EQ_INT(errs.items[0].column, 1);
+
+	/* On a later line, after multi-byte characters (UTF-8). */
+	sbuf_reset(&b);
+	sbuf_adds(&b, "<?xml version=\"1.0\"?>\n<!-- \xC3\xA9t\xC3\xA9 -->\n"
+	    "<call xmlns=\"urn:gen:forms:1\">\n  <!-- caf\xC3\xA9 a=b --> <title");
+	for (int i = 0; i < 10001; i++)
+		sbuf_printf(&b, " a%x=\"\"", i);
+	sbuf_adds(&b, "/></call>");
+	CHECK(!parse(b.data));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(has_error("more than 10000 '='"));
+	CHECK_EQ_INT(errs.items[0].line, 4);
+	CHECK_EQ_INT(errs.items[0].column, 2 + 17 + 1 + 1);
+
+	/* A UTF-8 BOM is not a column. */
+	sbuf_reset(&u);
+	sbuf_adds(&u, "\xEF\xBB\xBF");
+	sbuf_add(&u, b.data, b.len);
+	CHECK(!parse_n(u.data, u.len, NULL));
+	CHECK_EQ_INT(errs.items[0].line, 4);
+	CHECK_EQ_INT(errs.items[0].column, 21);
+
+	/* UTF-16: columns in characters, the BOM excluded. */
+	sbuf_reset(&u);
+	to_utf16(&u, b.data, b.len, 0);
+	CHECK(!parse_n(u.data, u.len, NULL));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(has_error("more than 10000 '='"));
+	CHECK_EQ_INT(errs.items[0].line, 4);
+	CHECK_EQ_INT(errs.items[0].column, 21);
+	sbuf_reset(&u);
+	to_utf16(&u, b.data, b.len, 1);
+	CHECK(!parse_n(u.data, u.len, NULL));
+	CHECK_EQ_INT(errs.items[0].line, 4);
+	CHECK_EQ_INT(errs.items[0].column, 21);
+
+	/* Latin-1: every byte is a character. */
+	sbuf_reset(&b);
+	sbuf_adds(&b, "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n"
+	    "<!-- \xE9\xE9 --><call");
+	for (int i = 0; i < 10001; i++)
+		sbuf_printf(&b, " a%x=\"\"", i);
+	sbuf_adds(&b, "/>");
+	CHECK(!parse(b.data));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(has_error("more than 10000 '='"));
+	CHECK_EQ_INT(errs.items[0].line, 2);
+	CHECK_EQ_INT(errs.items[0].column, 12);
+
+	/* Before any '<' (text cannot start a document, but the scan sees
+	 * it first): the start of the document. */
+	sbuf_reset(&b);
+	sbuf_adds(&b, "<?xml version=\"1.0\"?>");
+	for (int i = 0; i < 10001; i++)
+		sbuf_adds(&b, "=");
+	CHECK(!parse(b.data));
+	CHECK_EQ_INT(errs.count, 1);
+	CHECK(errs.items[0].line >= 1 && errs.items[0].column >= 1);
+	dump_errors();
+	sbuf_free(&b);
+	sbuf_free(&u);
 }
 
 static void
@@ -904,6 +1120,8 @@ UNIT_MAIN("xmlform",
     UNIT_CASE(attributes),
     UNIT_CASE(wrong_root),
     UNIT_CASE(encodings),
+    UNIT_CASE(bom_against_declaration),
+    UNIT_CASE(equals_run_position),
     UNIT_CASE(malformed),
     UNIT_CASE(decimal_edges),
     UNIT_CASE(datetime_and_integer_edges),

@@ -1,0 +1,455 @@
+/* framing.c - see framing.h. */
+#include "framing.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <http_parser.h>
+#include <openssl/rand.h>
+
+#include "util.h"
+
+/* The failures the filter reports; the index travels in the internal path. */
+static const struct failure {
+	int status;
+	const char *title;
+	const char *detail;
+} failures[] = {
+#define F_MALFORMED 0
+	{ 400, "Malformed request", "the request does not follow HTTP/1.1 syntax" },
+#define F_HEADERS_TOO_LARGE 1
+	{ 431, "Request header fields too large", "the request line and headers exceed the limit" },
+#define F_BODY_TOO_LARGE 2
+	{ 413, "Content too large", "the request body exceeds the limit" },
+#define F_VERSION 3
+	{ 505, "HTTP version not supported", "only HTTP/1.0 and HTTP/1.1 are served" },
+#define F_METHOD 4
+	{ 501, "Method not implemented", "only GET, HEAD, POST, PUT and DELETE are served" },
+#define F_TRANSFER_CODING 5
+	{ 400, "Unsupported transfer coding", "only Transfer-Encoding: chunked is accepted, without Content-Length" },
+#define F_HOST 6
+	{ 400, "Bad Host header", "HTTP/1.1 requests need exactly one Host header" },
+#define F_EXPECT 7
+	{ 417, "Expectation failed", "only Expect: 100-continue is supported" },
+#define F_TIMEOUT 8
+	{ 408, "Request timeout", "the request was not received in time" },
+#define F_CONTENT_LENGTH 9
+	{ 400, "Bad Content-Length", "Content-Length must be one run of digits, given once" },
+};
+
+#define INTERNAL_PREFIX "/.gen-framing/"
+static char secret[33]; /* per process: clients cannot forge internal paths */
+
+/* Which header the parser is in, for the few the filter checks. */
+enum hdr { H_OTHER, H_HOST, H_TE, H_CL, H_EXPECT };
+
+struct conn {
+	struct bufferevent *underlying;
+	struct bufferevent *filter;
+	struct framing_limits lim;
+	http_parser parser;
+	struct evbuffer *pending;   /* the current request, held until complete */
+	struct event *timer;        /* request receive deadline */
+	struct event *wev;          /* socket writable, to finish a reply */
+	size_t head_bytes, body_bytes;
+	int in_message, headers_done, message_done, failed, fail_code;
+	char field[24];             /* current header name (lower case, truncated) */
+	size_t field_len;
+	int field_overflow, in_value;
+	enum hdr hdr;
+	int hosts, tes, expect_continue;
+	char te[32], cl[32], expect[32];
+	size_t te_len, cl_len, expect_len;
+};
+
+static http_parser_settings settings;
+
+static struct conn *
+conn_of(http_parser *p)
+{
+	return p->data;
+}
+
+static void fail(struct conn *c, int code);
+
+static int
+is_tchar(char ch)
+{
+	return ch != '\0' && ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z') || strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+/* End of a header name: classify it. */
+static void
+header_named(struct conn *c)
+{
+	c->hdr = H_OTHER;
+	if (c->field_overflow)
+		return;
+	c->field[c->field_len] = '\0';
+	if (strcmp(c->field, "host") == 0) {
+		c->hdr = H_HOST;
+		c->hosts++;
+	} else if (strcmp(c->field, "transfer-encoding") == 0) {
+		c->hdr = H_TE;
+		c->tes++;
+		c->te_len = 0;
+	} else if (strcmp(c->field, "content-length") == 0) {
+		c->hdr = H_CL;
+		c->cl_len = 0;
+	} else if (strcmp(c->field, "expect") == 0) {
+		c->hdr = H_EXPECT;
+		c->expect_len = 0;
+	}
+}
+
+static void
+keep(char *buf, size_t cap, size_t *len, const char *at, size_t n)
+{
+	for (size_t i = 0; i < n && *len + 1 < cap; i++)
+		buf[(*len)++] = at[i];
+	buf[*len] = '\0';
+}
+
+static int
+on_message_begin(http_parser *p)
+{
+	struct conn *c = conn_of(p);
+	struct timeval tv = { c->lim.request_timeout, 0 };
+
+	c->in_message = 1;
+	c->headers_done = c->message_done = 0;
+	c->head_bytes = c->body_bytes = 0;
+	c->field_len = 0;
+	c->field_overflow = c->in_value = 0;
+	c->hosts = c->tes = c->expect_continue = 0;
+	c->te_len = c->cl_len = c->expect_len = 0;
+	c->te[0] = c->cl[0] = c->expect[0] = '\0';
+	evtimer_add(c->timer, &tv);
+	return 0;
+}
+
+/* Count the request line and headers against the limit as they arrive. */
+static int
+head_bytes(struct conn *c, size_t n)
+{
+	c->head_bytes += n;
+	if (c->head_bytes > c->lim.max_headers) {
+		fail(c, F_HEADERS_TOO_LARGE);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t n)
+{
+	return head_bytes(conn_of(p), n);
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = conn_of(p);
+
+	if (head_bytes(c, n + 4) != 0) /* with ": " and CRLF */
+		return -1;
+	if (c->in_value) {
+		c->in_value = 0;
+		c->field_len = 0;
+		c->field_overflow = 0;
+	}
+	/* RFC 9110 field names are tokens: no space before the colon. */
+	for (size_t i = 0; i < n; i++)
+		if (!is_tchar(at[i])) {
+			fail(c, F_MALFORMED);
+			return -1;
+		}
+	for (size_t i = 0; i < n; i++) {
+		if (c->field_len + 1 >= sizeof c->field) {
+			c->field_overflow = 1;
+			break;
+		}
+		char ch = at[i];
+		c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+	}
+	return 0;
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = conn_of(p);
+
+	if (head_bytes(c, n) != 0)
+		return -1;
+	if (!c->in_value) {
+		c->in_value = 1;
+		header_named(c);
+	}
+	switch (c->hdr) {
+	case H_TE: keep(c->te, sizeof c->te, &c->te_len, at, n); break;
+	case H_CL: keep(c->cl, sizeof c->cl, &c->cl_len, at, n); break;
+	case H_EXPECT: keep(c->expect, sizeof c->expect, &c->expect_len, at, n); break;
+	default: break;
+	}
+	return 0;
+}
+
+static int
+on_headers_complete(http_parser *p)
+{
+	struct conn *c = conn_of(p);
+
+	c->headers_done = 1;
+	if (p->http_major != 1 || p->http_minor > 1) {
+		fail(c, F_VERSION);
+		return -1;
+	}
+	switch (p->method) {
+	case HTTP_GET: case HTTP_HEAD: case HTTP_POST: case HTTP_PUT: case HTTP_DELETE:
+		break;
+	default:
+		fail(c, F_METHOD);
+		return -1;
+	}
+	if (c->hosts > 1 || (p->http_minor == 1 && c->hosts == 0)) {
+		fail(c, F_HOST);
+		return -1;
+	}
+	if (c->tes > 1 || (c->te[0] != '\0' && (strcasecmp(c->te, "chunked") != 0 || c->cl[0] != '\0'))) {
+		fail(c, F_TRANSFER_CODING);
+		return -1;
+	}
+	if (c->cl[0] != '\0' && strspn(c->cl, "0123456789") != strlen(c->cl)) {
+		fail(c, F_CONTENT_LENGTH);
+		return -1;
+	}
+	if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->lim.max_body) {
+		fail(c, F_BODY_TOO_LARGE);
+		return -1;
+	}
+	if (c->expect[0] != '\0') {
+		if (strcasecmp(c->expect, "100-continue") != 0) {
+			fail(c, F_EXPECT);
+			return -1;
+		}
+		/* The body is held here until complete, so the client must be
+		 * told to send it now. */
+		if (p->http_minor == 1 && ((p->flags & F_CHUNKED) || p->content_length > 0))
+			bufferevent_write(c->underlying, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
+	return 0;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t n)
+{
+	struct conn *c = conn_of(p);
+
+	c->body_bytes += n;
+	if (c->body_bytes > c->lim.max_body) {
+		fail(c, F_BODY_TOO_LARGE);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct conn *c = conn_of(p);
+
+	c->message_done = 1;
+	c->in_message = 0;
+	evtimer_del(c->timer);
+	http_parser_pause(p, 1); /* hand this request over before parsing the next */
+	return 0;
+}
+
+/* Replace whatever is left by the internal request that reports `code`. */
+static void
+fail(struct conn *c, int code)
+{
+	char line[160];
+
+	if (c->failed)
+		return;
+	c->failed = 1;
+	c->fail_code = code;
+	evtimer_del(c->timer);
+	evbuffer_drain(c->pending, evbuffer_get_length(c->pending));
+	int n = snprintf(line, sizeof line, "GET " INTERNAL_PREFIX "%s/%d HTTP/1.1\r\nHost: gen\r\n\r\n",
+	    secret, code);
+	evbuffer_add(bufferevent_get_input(c->filter), line, (size_t)n);
+}
+
+static enum bufferevent_filter_result
+filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->failed) {
+		evbuffer_drain(src, evbuffer_get_length(src));
+		return BEV_OK;
+	}
+	while (evbuffer_get_length(src) > 0 && !c->failed) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+			break;
+		size_t used = http_parser_execute(&c->parser, &settings, v.iov_base, v.iov_len);
+		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+		if (e != HPE_OK && e != HPE_PAUSED) {
+			if (!c->failed)
+				fail(c, e == HPE_HEADER_OVERFLOW ? F_HEADERS_TOO_LARGE :
+				    e == HPE_INVALID_CONTENT_LENGTH || e == HPE_UNEXPECTED_CONTENT_LENGTH ?
+				    F_CONTENT_LENGTH : F_MALFORMED);
+			break;
+		}
+		evbuffer_remove_buffer(src, c->pending, used);
+		if (c->message_done) {
+			c->message_done = 0;
+			/* An Upgrade request stops http-parser; this server
+			 * never switches protocols, so the next bytes are
+			 * simply the next request. */
+			if (c->parser.upgrade)
+				http_parser_init(&c->parser, HTTP_REQUEST);
+			else
+				http_parser_pause(&c->parser, 0);
+			/* `dst` is the input that evhttp reads: the whole request. */
+			evbuffer_add_buffer(dst, c->pending);
+		}
+		if (used == 0)
+			break;
+	}
+	if (c->failed)
+		evbuffer_drain(src, evbuffer_get_length(src));
+	return BEV_OK;
+}
+
+/* The writing side. evhttp takes a reply as written once the filter's
+ * output is empty, and may then close the socket at once (shutdown), which
+ * would lose whatever still waited in the socket bufferevent. So replies go
+ * to the socket directly while it accepts them; when it does not, all but
+ * the last byte wait in the socket bufferevent, and the last byte leaves
+ * only once that is empty. evhttp hears "written" when every byte is in the
+ * kernel. */
+static void
+on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
+}
+
+static enum bufferevent_filter_result
+filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn *c = arg;
+
+	if (evbuffer_get_length(src) == 0)
+		return BEV_OK;
+	if (evbuffer_get_length(dst) > 0)
+		return BEV_NEED_MORE; /* the socket bufferevent is still writing */
+	evutil_socket_t fd = bufferevent_getfd(c->underlying);
+	if (fd < 0)
+		return BEV_ERROR;
+	if (evbuffer_write(src, fd) < 0 && errno != EAGAIN && errno != EINTR)
+		return BEV_ERROR;
+	size_t left = evbuffer_get_length(src);
+	if (left == 0)
+		return BEV_OK;
+	if (left > 1) {
+		evbuffer_remove_buffer(src, dst, left - 1);
+		return BEV_OK;
+	}
+	if (c->wev == NULL)
+		c->wev = event_new(bufferevent_get_base(c->filter), fd, EV_WRITE, on_writable, c);
+	event_add(c->wev, NULL);
+	return BEV_NEED_MORE;
+}
+
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (!c->in_message || c->failed)
+		return;
+	fail(c, F_TIMEOUT);
+	bufferevent_trigger(c->filter, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+}
+
+static void
+conn_free(void *arg)
+{
+	struct conn *c = arg;
+
+	event_free(c->timer);
+	if (c->wev != NULL)
+		event_free(c->wev);
+	evbuffer_free(c->pending);
+	free(c);
+}
+
+static struct framing_limits limits;
+
+static struct bufferevent *
+make_bev(struct event_base *base, void *arg)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+
+	c->lim = limits;
+	c->pending = evbuffer_new();
+	c->timer = evtimer_new(base, on_deadline, c);
+	http_parser_init(&c->parser, HTTP_REQUEST);
+	c->parser.data = c;
+	c->underlying = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->filter = bufferevent_filter_new(c->underlying, filter_in, filter_out,
+	    BEV_OPT_CLOSE_ON_FREE, conn_free, c);
+	return c->filter;
+}
+
+void
+framing_install(struct evhttp *http, const struct framing_limits *lim)
+{
+	unsigned char raw[16];
+
+	limits = *lim;
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		abort();
+	hex_encode(raw, sizeof raw, secret);
+	memset(&settings, 0, sizeof settings);
+	settings.on_message_begin = on_message_begin;
+	settings.on_url = on_url;
+	settings.on_header_field = on_header_field;
+	settings.on_header_value = on_header_value;
+	settings.on_headers_complete = on_headers_complete;
+	settings.on_body = on_body;
+	settings.on_message_complete = on_message_complete;
+	evhttp_set_bevcb(http, make_bev, NULL);
+}
+
+int
+framing_failure(const char *path, int *status, const char **title, const char **detail)
+{
+	size_t plen = strlen(INTERNAL_PREFIX);
+
+	if (secret[0] == '\0' || strncmp(path, INTERNAL_PREFIX, plen) != 0 ||
+	    strncmp(path + plen, secret, 32) != 0 || path[plen + 32] != '/')
+		return 0;
+	int64_t code;
+	if (parse_int64(path + plen + 33, 0, (int64_t)ARRAY_LEN(failures) - 1, &code) != 0)
+		return 0;
+	*status = failures[code].status;
+	*title = failures[code].title;
+	*detail = failures[code].detail;
+	return 1;
+}

@@ -1,0 +1,40 @@
+/* framing.h - strict HTTP/1.1 request framing in front of evhttp.
+ *
+ * libevent 2.1.12's parser is lenient where a server must not be (chunk
+ * sizes like "0x10" or "+5", "Content-Length: +53", a space before the
+ * colon, NUL in header values, HTTP/1.10, duplicate Host), waits for a
+ * declared body it will refuse, and writes its own errors as HTML. Each
+ * connection therefore reads through a bufferevent filter that runs the
+ * well-known http-parser (Node's former parser, strict mode) over the bytes,
+ * holds each request until it is complete and valid, and only then hands it
+ * to evhttp. It enforces the header and body limits as soon as a request
+ * declares them, and the time allowed to receive one request.
+ *
+ * A request that breaks a rule is never seen by evhttp: the filter
+ * discards it and everything after it, and passes instead a one-line
+ * internal request naming the failure, which the request layer answers with
+ * a problem document and Connection: close (framing_failure()). */
+#ifndef GEN_FRAMING_H
+#define GEN_FRAMING_H
+
+#include <stddef.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+
+struct framing_limits {
+	size_t max_headers;      /* request line and headers, bytes */
+	size_t max_body;         /* declared or chunked body, bytes */
+	int request_timeout;     /* seconds to receive one whole request */
+};
+
+/** Install the filter on every connection of `http` (evhttp_set_bevcb).
+ * The limits are copied. Call once per process, after seeding OpenSSL's
+ * random generator (a per-process secret marks internal requests). */
+void framing_install(struct evhttp *http, const struct framing_limits *limits);
+
+/** When `path` is an internal failure request made by the filter, return
+ * 1 and set *status, *title and *detail (static strings); else 0. */
+int framing_failure(const char *path, int *status, const char **title,
+    const char **detail);
+
+#endif
