@@ -500,3 +500,155 @@ BEGIN
     END LOOP;
     RETURN jsonb_build_object('expired', v_exp, 'expiringSoon', v_soon);
 END $$;
+
+-- Queue the optimal assignment of a call (DESIGN §5). Status 202 with the
+-- job, 404 no call, 409 no panel or a run already queued, 422 nothing to
+-- assign.
+CREATE FUNCTION gen_request_assignment(p_actor bigint, p_ref text, OUT status int, OUT job bigint,
+                                       OUT code text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_call calls%ROWTYPE;
+BEGIN
+    SELECT * INTO v_call FROM calls WHERE ref = p_ref FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404; code := 'not-found'; RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM panel_members WHERE call_id = v_call.id) THEN
+        status := 409; code := 'no-panel'; RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM jobs WHERE kind = 'assign' AND state IN ('queued', 'running')
+                AND (payload->>'call')::bigint = v_call.id) THEN
+        status := 409; code := 'already-queued'; RETURN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM applications WHERE call_id = v_call.id AND state = 'eligible') THEN
+        status := 422; code := 'no-eligible'; RETURN;
+    END IF;
+    job := gen_enqueue('assign', jsonb_build_object('call', v_call.id, 'by', p_actor), p_actor);
+    PERFORM gen_audit('user:' || (SELECT email FROM users WHERE id = p_actor), 'assignment.request', p_ref,
+                      'job ' || job, '');
+    status := 202; code := '';
+END $$;
+
+-- Why a reviewer holds a seat, and the best alternative (DESIGN §5).
+CREATE FUNCTION gen_explain(p_ref text, p_tracking text, p_email text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_call  calls%ROWTYPE;
+    v_app   applications%ROWTYPE;
+    v_user  bigint;
+    v_aff   int;
+    v_alt   record;
+    v_why   text;
+BEGIN
+    SELECT * INTO v_call FROM calls WHERE ref = p_ref;
+    SELECT * INTO v_app FROM applications WHERE tracking = p_tracking AND call_id = v_call.id;
+    SELECT id INTO v_user FROM users WHERE email = lower(p_email);
+    SELECT affinity INTO v_aff FROM assignments
+     WHERE application_id = v_app.id AND user_id = v_user AND state = 'active';
+    IF v_call.id IS NULL OR v_app.id IS NULL OR v_user IS NULL OR v_aff IS NULL THEN
+        RETURN jsonb_build_object('status', 404);
+    END IF;
+    SELECT r.user_id, u.email, gen_affinity(r.families, r.regions, v_app.family, v_app.region) AS affinity,
+           least(r.max_load, v_call.max_load_per_reviewer) AS capacity,
+           gen_capacity_left(r.user_id, v_call.id) AS free
+      INTO v_alt
+      FROM panel_members p JOIN reviewers r ON r.user_id = p.user_id JOIN users u ON u.id = r.user_id
+     WHERE p.call_id = v_call.id AND r.user_id <> v_user
+       AND NOT gen_conflicted(r.user_id, v_app.siret)
+       AND NOT EXISTS (SELECT 1 FROM assignments x WHERE x.application_id = v_app.id
+                        AND x.user_id = r.user_id AND x.state = 'active')
+     ORDER BY 3 DESC, r.user_id LIMIT 1;
+    IF v_alt.user_id IS NULL THEN
+        v_why := 'no other panel member can review this application (conflicts or already on it)';
+    ELSIF v_alt.free <= 0 THEN
+        v_why := format('the best alternative has affinity %s but is at capacity: %s of %s seats in this call',
+                        v_alt.affinity, v_alt.capacity - v_alt.free, v_alt.capacity);
+    ELSIF v_alt.affinity < v_aff THEN
+        v_why := format('the best alternative has a lower affinity (%s < %s)', v_alt.affinity, v_aff);
+    ELSIF v_alt.affinity = v_aff THEN
+        v_why := format('the best alternative has the same affinity (%s): ties go to the lower reviewer number '
+                        'or to where the optimum needs each reviewer', v_aff);
+    ELSE
+        v_why := format('the best alternative has a higher affinity (%s > %s) and %s free seats now; '
+                        'the run used its seats where they added more in total, or seats were freed since',
+                        v_alt.affinity, v_aff, v_alt.free);
+    END IF;
+    RETURN jsonb_build_object('status', 200, 'application', p_tracking, 'reviewer', lower(p_email),
+        'affinity', v_aff,
+        'alternative', CASE WHEN v_alt.user_id IS NULL THEN NULL ELSE jsonb_build_object(
+            'reviewer', v_alt.email, 'affinity', v_alt.affinity,
+            'seatsTaken', v_alt.capacity - v_alt.free, 'capacity', v_alt.capacity) END,
+        'why', v_why);
+END $$;
+
+-- The application as a given user may see it: (visible, json). Staff see
+-- everything; providers their organisation's; reviewers the dossiers they
+-- are (or were) assigned and not conflicted with. The decision and the
+-- reviews' feedback appear once decided.
+CREATE FUNCTION gen_application_view(p_tracking text, p_user bigint, OUT visible boolean, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_role  text;
+    v_siret text;
+    v_app   applications%ROWTYPE;
+    v_json  jsonb;
+BEGIN
+    SELECT role, siret INTO v_role, v_siret FROM users WHERE id = p_user;
+    SELECT * INTO v_app FROM applications WHERE tracking = p_tracking;
+    visible := v_app.id IS NOT NULL AND (
+        v_role = 'staff' OR
+        (v_role = 'provider' AND v_app.siret = v_siret) OR
+        (v_role = 'reviewer' AND EXISTS (SELECT 1 FROM assignments WHERE application_id = v_app.id
+             AND user_id = p_user AND state IN ('active', 'declined'))
+             AND NOT gen_conflicted(p_user, v_app.siret)));
+    IF NOT visible THEN
+        RETURN;
+    END IF;
+    SELECT json::jsonb INTO v_json FROM application_json WHERE id = v_app.id;
+    IF EXISTS (SELECT 1 FROM decisions WHERE application_id = v_app.id) THEN
+        v_json := v_json || jsonb_build_object('decision',
+            (SELECT jsonb_build_object('outcome', outcome, 'amount', CASE WHEN amount_cents IS NULL THEN NULL
+                     ELSE (amount_cents / 100.0)::numeric(14,2) END, 'rationale', rationale,
+                     'decidedAt', gen_utc_text(decided_at))
+               FROM decisions WHERE application_id = v_app.id),
+            'feedback', (SELECT coalesce(jsonb_agg(feedback ORDER BY submitted_at), '[]') FROM reviews
+                          WHERE application_id = v_app.id AND feedback <> ''));
+    END IF;
+    body := v_json::text;
+END $$;
+
+-- The reviews of an application as user p_user may see them (DESIGN §5):
+-- staff see every review; an assigned reviewer sees their own, and the
+-- others' only after submitting their own; nobody else sees any.
+CREATE FUNCTION gen_review_view(p_user bigint, p_tracking text,
+                                OUT visible boolean, OUT mine_submitted boolean, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_role text;
+    v_app  applications%ROWTYPE;
+    v_all  boolean;
+BEGIN
+    SELECT role INTO v_role FROM users WHERE id = p_user;
+    SELECT * INTO v_app FROM applications WHERE tracking = p_tracking;
+    mine_submitted := EXISTS (SELECT 1 FROM reviews WHERE application_id = v_app.id AND user_id = p_user);
+    visible := v_app.id IS NOT NULL AND (v_role = 'staff' OR (v_role = 'reviewer'
+        AND EXISTS (SELECT 1 FROM assignments WHERE application_id = v_app.id AND user_id = p_user
+                    AND state = 'active')
+        AND NOT gen_conflicted(p_user, v_app.siret)));
+    IF NOT visible THEN
+        RETURN;
+    END IF;
+    v_all := v_role = 'staff' OR mine_submitted;
+    body := jsonb_build_object(
+        'application', p_tracking,
+        'state', v_app.state,
+        'othersVisible', v_all,
+        'reviews', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                'reviewer', u.email, 'mine', r.user_id = p_user,
+                'recommendation', r.recommendation, 'confidence', r.confidence, 'scores', r.scores,
+                'comment', r.comment, 'feedback', r.feedback, 'version', r.version,
+                'submittedAt', gen_utc_text(r.submitted_at)) ORDER BY u.email)
+              FROM reviews r JOIN users u ON u.id = r.user_id
+             WHERE r.application_id = v_app.id AND (v_all OR r.user_id = p_user)), '[]'))::text;
+END $$;

@@ -22,6 +22,7 @@
 #include "form.h"
 #include "hashpool.h"
 #include "receipt.h"
+#include "api.h"
 
 /* ---- statements ---- */
 
@@ -60,10 +61,11 @@ const struct db_stmt app_statements[] = {
 	{ "submit",
 	  "SELECT status, code, tracking, version, received_at FROM "
 	  "gen_submit($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)", 12 },
-	{ "app_get", "SELECT json, siret FROM application_json WHERE tracking = $1", 1 },
+	{ "app_get", "SELECT v.body, v.visible FROM gen_application_view($1, $2) v", 2 },
 	{ "app_get_xml",
-	  "SELECT encode(v.body, 'hex'), a.siret FROM applications a JOIN application_versions v "
-	  "ON v.application_id = a.id AND v.version = a.current_version WHERE a.tracking = $1", 1 },
+	  "SELECT encode(v.body, 'hex'), (gen_application_view(a.tracking, $2)).visible FROM applications a "
+	  "JOIN application_versions v ON v.application_id = a.id AND v.version = a.current_version "
+	  "WHERE a.tracking = $1", 2 },
 	{ "app_receipt",
 	  "SELECT a.tracking, v.version, v.received_at, v.sha256, a.siret FROM applications a "
 	  "JOIN application_versions v ON v.application_id = a.id AND v.version = a.current_version "
@@ -105,8 +107,8 @@ is_xml_content_type(struct req *q)
 
 /* Parse and validate the body as one of the expected kinds; answers the
  * problem itself and returns NULL when the document is not acceptable. */
-static xmlDocPtr
-parse_body(struct req *q, enum form_kind *kind, enum form_kind want1, enum form_kind want2)
+xmlDocPtr
+api_parse_body(struct req *q, enum form_kind *kind, enum form_kind want1, enum form_kind want2)
 {
 	struct form_errors *errs;
 
@@ -146,8 +148,8 @@ parse_body(struct req *q, enum form_kind *kind, enum form_kind want1, enum form_
 	return doc;
 }
 
-static void
-internal_error(struct req *q, PGresult *res)
+void
+api_internal_error(struct req *q, PGresult *res)
 {
 	fprintf(stderr, "event=sql_error id=%s route=%s sqlstate=%s error=\"%s\"\n",
 	    q->req_id, q->route->name, db_sqlstate(res), PQresultErrorMessage(res));
@@ -155,19 +157,19 @@ internal_error(struct req *q, PGresult *res)
 	    "the request could not be completed; it was not stored", NULL);
 }
 
-static int
-result_ok(struct req *q, PGresult *res)
+int
+api_result_ok(struct req *q, PGresult *res)
 {
 	ExecStatusType st = PQresultStatus(res);
 
 	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 		return 1;
-	internal_error(q, res);
+	api_internal_error(q, res);
 	return 0;
 }
 
-static void
-not_found(struct req *q, const char *what)
+void
+api_not_found(struct req *q, const char *what)
 {
 	req_problem(q, 404, "not-found", "Not found", what, NULL);
 }
@@ -238,24 +240,24 @@ h_form_schema(struct req *q)
 	size_t n = strlen(p);
 
 	if (n < 5 || strcmp(p + n - 4, ".xsd") != 0) {
-		not_found(q, "no such schema");
+		api_not_found(q, "no such schema");
 		return;
 	}
 	snprintf(name, sizeof name, "%.*s", (int)(n - 4), p);
 	/* Only the schemas of the documents, never an arbitrary file. */
 	static const char *const served[] = { "call", "projectApplication", "labelApplication",
-		"receipt", "types" };
+		"receipt", "reviewer", "panel", "conflict", "review", "decisions", "cohortReport", "types" };
 	int known = 0;
 	for (size_t i = 0; i < ARRAY_LEN(served); i++)
 		known |= strcmp(served[i], name) == 0;
 	if (!known) {
-		not_found(q, "no such schema");
+		api_not_found(q, "no such schema");
 		return;
 	}
 	snprintf(path, sizeof path, "%s/%s.xsd", q->app->cfg->forms_dir, name);
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
-		not_found(q, "no such schema");
+		api_not_found(q, "no such schema");
 		return;
 	}
 	struct sbuf b = {0};
@@ -303,7 +305,7 @@ on_session_created(struct req *q, PGresult *res)
 {
 	char cookie[512];
 
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	snprintf(cookie, sizeof cookie, "gen_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d",
 	    q->s1, q->app->cfg->session_hours * 3600);
@@ -349,7 +351,7 @@ on_login_lookup(struct req *q, PGresult *res)
 	struct login_state *s = q->state;
 	const char *stored = NULL;
 
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1)) {
 		s->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -406,7 +408,7 @@ h_login(struct req *q)
 static void
 on_logout(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	req_header(q, "Set-Cookie", "gen_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
 	req_reply(q, 204, NULL, NULL, 0);
@@ -433,7 +435,7 @@ h_logout(struct req *q)
 static void
 on_me(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	const char *j = PQgetvalue(res, 0, 0);
 	req_json(q, 200, j, strlen(j));
@@ -451,7 +453,7 @@ h_me(struct req *q)
 static void
 on_call_created(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	if (strcmp(PQgetvalue(res, 0, 0), "409") == 0) {
 		req_problem(q, 409, "call-exists", "Call exists",
@@ -473,7 +475,7 @@ static void
 h_call_create(struct req *q)
 {
 	enum form_kind kind;
-	xmlDocPtr doc = parse_body(q, &kind, FORM_CALL, FORM_UNKNOWN);
+	xmlDocPtr doc = api_parse_body(q, &kind, FORM_CALL, FORM_UNKNOWN);
 	struct form_errors *errs;
 	struct call_doc *c;
 
@@ -534,13 +536,13 @@ h_call_create(struct req *q)
 	free(c);
 }
 
-static void
-on_json_row(struct req *q, PGresult *res)
+void
+api_json_row(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	if (PQntuples(res) == 0) {
-		not_found(q, "no such resource");
+		api_not_found(q, "no such resource");
 		return;
 	}
 	const char *j = PQgetvalue(res, 0, 0);
@@ -550,23 +552,23 @@ on_json_row(struct req *q, PGresult *res)
 static void
 h_call_list(struct req *q)
 {
-	req_query(q, "call_list", 0, NULL, NULL, on_json_row);
+	req_query(q, "call_list", 0, NULL, NULL, api_json_row);
 }
 
 static void
 h_call_get(struct req *q)
 {
 	const char *values[1] = { q->param[0] };
-	req_query(q, "call_get", 1, values, NULL, on_json_row);
+	req_query(q, "call_get", 1, values, NULL, api_json_row);
 }
 
 static void
 on_call_applications(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		not_found(q, "no such call");
+		api_not_found(q, "no such call");
 		return;
 	}
 	const char *j = PQgetvalue(res, 0, 1);
@@ -625,7 +627,7 @@ on_submitted(struct req *q, PGresult *res)
 {
 	struct submit_state *s = q->state;
 
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	int status = atoi(PQgetvalue(res, 0, 0));
 	const char *code = PQgetvalue(res, 0, 1);
@@ -645,7 +647,7 @@ on_submitted(struct req *q, PGresult *res)
 		return;
 	}
 	if (status == 404) {
-		not_found(q, "no such application");
+		api_not_found(q, "no such application");
 		return;
 	}
 	const char *tracking = PQgetvalue(res, 0, 2);
@@ -675,10 +677,10 @@ on_rules(struct req *q, PGresult *res)
 	struct call_rules rules;
 	struct form_errors *errs;
 
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	if (PQntuples(res) == 0) {
-		not_found(q, s->amend ? "no such application" : "no such call");
+		api_not_found(q, s->amend ? "no such application" : "no such call");
 		return;
 	}
 	fill_call_rules(res, &rules);
@@ -742,7 +744,7 @@ submit_common(struct req *q, int amend)
 			return;
 		}
 	}
-	xmlDocPtr doc = parse_body(q, &kind, FORM_PROJECT_APPLICATION, FORM_LABEL_APPLICATION);
+	xmlDocPtr doc = api_parse_body(q, &kind, FORM_PROJECT_APPLICATION, FORM_LABEL_APPLICATION);
 	if (doc == NULL)
 		return;
 	struct submit_state *s = xcalloc(1, sizeof *s);
@@ -786,9 +788,9 @@ h_app_amend(struct req *q)
 	submit_common(q, 1);
 }
 
-/* May the caller see application of organisation `siret`? Providers see
- * their organisation's, staff everything; reviewers see the dossiers they
- * are assigned (review workflow, not yet in this version: none). */
+/* May the caller see the receipt of an application of organisation
+ * `siret`? Providers see their organisation's, staff everything. (Who sees
+ * an application itself is decided by gen_application_view.) */
 static int
 may_see(struct req *q, const char *siret)
 {
@@ -802,10 +804,10 @@ may_see(struct req *q, const char *siret)
 static void
 on_app_get(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
-	if (PQntuples(res) == 0 || !may_see(q, PQgetvalue(res, 0, 1))) {
-		not_found(q, "no such application");
+	if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
+		api_not_found(q, "no such application");
 		return;
 	}
 	if (q->n1) {
@@ -833,23 +835,19 @@ wants_xml(struct req *q)
 static void
 h_app_get(struct req *q)
 {
-	const char *values[1] = { q->param[0] };
+	const char *values[2] = { q->param[0], q->who.user_id_text };
 
 	q->n1 = wants_xml(q);
-	if (q->n1) {
-		req_query(q, "app_get_xml", 1, values, NULL, on_app_get);
-	} else {
-		req_query(q, "app_get", 1, values, NULL, on_app_get);
-	}
+	req_query(q, q->n1 ? "app_get_xml" : "app_get", 2, values, NULL, on_app_get);
 }
 
 static void
 on_receipt(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	if (PQntuples(res) == 0 || !may_see(q, PQgetvalue(res, 0, 4))) {
-		not_found(q, "no such application");
+		api_not_found(q, "no such application");
 		return;
 	}
 	struct sbuf x = {0};
@@ -873,11 +871,11 @@ h_app_receipt(struct req *q)
 static void
 on_withdrawn(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	int st = atoi(PQgetvalue(res, 0, 0));
 	if (st == 404) {
-		not_found(q, "no such application");
+		api_not_found(q, "no such application");
 		return;
 	}
 	if (st == 409) {
@@ -912,7 +910,7 @@ h_app_withdraw(struct req *q)
 static void
 on_audit_verify(struct req *q, PGresult *res)
 {
-	if (!result_ok(q, res))
+	if (!api_result_ok(q, res))
 		return;
 	struct sbuf b = {0};
 	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
@@ -939,11 +937,11 @@ h_job_get(struct req *q)
 	int64_t id;
 
 	if (parse_int64(q->param[0], 1, INT64_MAX, &id) != 0) {
-		not_found(q, "no such job");
+		api_not_found(q, "no such job");
 		return;
 	}
 	const char *values[1] = { q->param[0] };
-	req_query(q, "job_get", 1, values, NULL, on_json_row);
+	req_query(q, "job_get", 1, values, NULL, api_json_row);
 }
 
 /* ---- the table ---- */
@@ -966,6 +964,21 @@ const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/api/v1/applications/{}/receipt", ROLE_PROVIDER | ROLE_STAFF, h_app_receipt, "app_receipt" },
 	{ EVHTTP_REQ_POST, "/api/v1/applications/{}/withdraw", ROLE_PROVIDER, h_app_withdraw, "app_withdraw" },
 	{ EVHTTP_REQ_GET, "/api/v1/audit/verify", ROLE_STAFF, h_audit_verify, "audit_verify" },
+	{ EVHTTP_REQ_POST, "/api/v1/reviewers", ROLE_STAFF, h_reviewer_upsert, "reviewer_upsert" },
+	{ EVHTTP_REQ_PUT, "/api/v1/calls/{}/panel", ROLE_STAFF, h_panel_put, "panel_put" },
+	{ EVHTTP_REQ_GET, "/api/v1/calls/{}/panel", ROLE_STAFF, h_panel_get, "panel_get" },
+	{ EVHTTP_REQ_POST, "/api/v1/conflicts", ROLE_REVIEWER | ROLE_STAFF, h_conflict_post, "conflict_post" },
+	{ EVHTTP_REQ_POST, "/api/v1/calls/{}/assignment", ROLE_STAFF, h_assignment_request, "assignment_request" },
+	{ EVHTTP_REQ_GET, "/api/v1/calls/{}/assignments", ROLE_STAFF, h_assignments_get, "assignments_get" },
+	{ EVHTTP_REQ_GET, "/api/v1/calls/{}/assignments/explain", ROLE_STAFF, h_assignment_explain, "assignment_explain" },
+	{ EVHTTP_REQ_POST, "/api/v1/calls/{}/extra-reviewer", ROLE_STAFF, h_extra_reviewer, "extra_reviewer" },
+	{ EVHTTP_REQ_POST, "/api/v1/assignment-runs/{}/undo", ROLE_STAFF, h_assignment_undo, "assignment_undo" },
+	{ EVHTTP_REQ_GET, "/api/v1/reviews", ROLE_REVIEWER, h_reviews_mine, "reviews_mine" },
+	{ EVHTTP_REQ_GET, "/api/v1/reviews/{}", ROLE_REVIEWER | ROLE_STAFF, h_review_get, "review_get" },
+	{ EVHTTP_REQ_PUT, "/api/v1/reviews/{}", ROLE_REVIEWER, h_review_put, "review_put" },
+	{ EVHTTP_REQ_POST, "/api/v1/reviews/{}/decline", ROLE_REVIEWER, h_review_decline, "review_decline" },
+	{ EVHTTP_REQ_GET, "/api/v1/calls/{}/ranking", ROLE_STAFF, h_ranking, "ranking" },
+	{ EVHTTP_REQ_POST, "/api/v1/calls/{}/decisions", ROLE_STAFF, h_decisions, "decisions" },
 	{ EVHTTP_REQ_GET, "/api/v1/jobs/{}", ROLE_STAFF, h_job_get, "job_get" },
 };
 const int route_count = (int)ARRAY_LEN(routes);

@@ -6,6 +6,8 @@
  *   genctl token create --email E
  *   genctl audit verify
  *   genctl jobs [--state S] [--limit N]
+ *   genctl assignment replay RUN
+ *   genctl assignment show RUN
  *
  * The database comes from GEN_DATABASE_URL, the config file or
  * --database-url (config.h), and --db is accepted anywhere as a shorter
@@ -24,6 +26,8 @@
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
 
+#include "assign.h"
+#include "assign_input.h"
 #include "auth.h"
 #include "config.h"
 #include "form.h"
@@ -55,6 +59,8 @@ static int cmd_user_add(struct ctl *ctl, const struct command *self, int argc, c
 static int cmd_token_create(struct ctl *ctl, const struct command *self, int argc, char **argv);
 static int cmd_audit_verify(struct ctl *ctl, const struct command *self, int argc, char **argv);
 static int cmd_jobs(struct ctl *ctl, const struct command *self, int argc, char **argv);
+static int cmd_assignment_replay(struct ctl *ctl, const struct command *self, int argc, char **argv);
+static int cmd_assignment_show(struct ctl *ctl, const struct command *self, int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "migrate", NULL, cmd_migrate, "[--dir DIR]",
@@ -69,6 +75,12 @@ static const struct command commands[] = {
 	  "check the audit log's hash chain: \"ok entries=N\" or \"broken seq=N: why\"" },
 	{ "jobs", NULL, cmd_jobs, "[--state queued|running|done|failed|dead] [--limit N]",
 	  "list the most recent jobs" },
+	{ "assignment", "replay", cmd_assignment_replay, "RUN",
+	  "solve the stored input of assignment run RUN again and compare with the stored "
+	  "result: \"identical run=N hash=H\" (exit 0) or \"different run=N stored=H "
+	  "replayed=H\" (exit 1)" },
+	{ "assignment", "show", cmd_assignment_show, "RUN",
+	  "print the stored result JSON of assignment run RUN" },
 };
 
 
@@ -876,6 +888,142 @@ cmd_jobs(struct ctl *ctl, const struct command *self, int argc, char **argv)
 	for (int i = 0; i < PQntuples(r); i++)
 		printf("%-8s %-12s %-8s %-8s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
 		    PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+	PQclear(r);
+	return EXIT_OK;
+}
+
+/* ---- assignment replay / show ---- */
+
+/* The RUN operand of an assignment command: argv[0], a positive integer,
+ * and nothing after it but --help. Returns 0, 1 when --help was printed,
+ * or EXIT_USAGE after printing the error. */
+static int
+run_operand(const struct command *self, int argc, char **argv, char *out, size_t len)
+{
+	int64_t id;
+
+	if (argc > 0 && strncmp(argv[0], "--", 2) == 0) {
+		int rc = parse_opts(self, argc, argv, NULL, 0);
+		return rc != 0 ? rc : usage_error(self, "RUN is required");
+	}
+	if (argc == 0)
+		return usage_error(self, "RUN is required");
+	if (parse_int64(argv[0], 1, INT64_MAX, &id) != 0)
+		return usage_error(self, "RUN must be a run id (a positive integer), not \"%s\"", argv[0]);
+	int rc = parse_opts(self, argc - 1, argv + 1, NULL, 0);
+	if (rc != 0)
+		return rc;
+	snprintf(out, len, "%lld", (long long)id);
+	return 0;
+}
+
+/* Replays go through the same path as the job: parse the stored canonical
+ * text, build the problem from the parsed form, solve, check, format the
+ * result JSON. The stored result is jsonb (normalised by PostgreSQL), so it
+ * is checked twice: the replayed text's SHA-256 against result_hash, and
+ * the replayed JSON against the result column as jsonb values. */
+static int
+cmd_assignment_replay(struct ctl *ctl, const struct command *self, int argc, char **argv)
+{
+	char run[24], hash[65], why[256];
+	struct assign_input in;
+	struct assign_result res;
+	struct sbuf json = { 0 };
+	int rc = run_operand(self, argc, argv, run, sizeof run);
+
+	if (rc != 0)
+		return rc == 1 ? EXIT_OK : rc;
+	if ((rc = ctl_connect(ctl)) != EXIT_OK)
+		return rc;
+	const char *p[] = { run };
+	PGresult *r = q(ctl, "assignment run", "SELECT input, input_hash, result_hash"
+	    "  FROM assignment_runs WHERE id = $1", 1, p);
+	if (r == NULL)
+		return EXIT_FAIL;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return fail("no assignment run %s", run);
+	}
+	const char *input = PQgetvalue(r, 0, 0);
+	char stored_result[65];
+	snprintf(stored_result, sizeof stored_result, "%s", PQgetvalue(r, 0, 2));
+	auth_sha256_hex(input, (size_t)PQgetlength(r, 0, 0), hash);
+	if (strcmp(hash, PQgetvalue(r, 0, 1)) != 0) {
+		printf("input altered run=%s stored=%s actual=%s\n", run, PQgetvalue(r, 0, 1), hash);
+		PQclear(r);
+		return EXIT_FAIL;
+	}
+	rc = assign_input_parse(input, &in, why, sizeof why);
+	PQclear(r);
+	if (rc != 0)
+		return fail("run %s: the stored input does not parse: %s", run, why);
+	struct assign_problem *prob = assign_input_problem(&in, why, sizeof why);
+	if (prob == NULL) {
+		assign_input_free(&in);
+		return fail("run %s: %s", run, why);
+	}
+	assign_solve(prob, &res);
+	rc = EXIT_FAIL;
+	if (assign_check(prob, &res, why, sizeof why) != 0) {
+		fail("run %s: the replayed result fails its check: %s", run, why);
+		goto out;
+	}
+	assign_result_json(&in, &res, &json);
+	auth_sha256_hex(json.data, json.len, hash);
+	if (strcmp(hash, stored_result) != 0) {
+		printf("different run=%s stored=%s replayed=%s\n", run, stored_result, hash);
+		goto out;
+	}
+	const char *jp[] = { run, json.data };
+	r = q(ctl, "assignment run",
+	    "SELECT result = $2::jsonb,"
+	    "       encode(sha256(convert_to(result::text, 'UTF8')), 'hex'),"
+	    "       encode(sha256(convert_to($2::jsonb::text, 'UTF8')), 'hex')"
+	    "  FROM assignment_runs WHERE id = $1", 2, jp);
+	if (r == NULL)
+		goto out;
+	if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
+		printf("identical run=%s hash=%s\n", run, hash);
+		rc = EXIT_OK;
+	} else if (PQntuples(r) == 1) {
+		/* The hash matches but the column was edited: compare like with
+		 * like, the SHA-256 of both values in jsonb's own text form. */
+		printf("different run=%s stored=%s replayed=%s\n", run, PQgetvalue(r, 0, 1),
+		    PQgetvalue(r, 0, 2));
+		fprintf(stderr, "genctl: run %s: the stored result column no longer matches its "
+		    "result_hash (hashes above are of the jsonb text of both)\n", run);
+	} else {
+		fail("no assignment run %s", run);
+	}
+	PQclear(r);
+out:
+	sbuf_free(&json);
+	assign_result_free(&res);
+	assign_problem_free(prob);
+	assign_input_free(&in);
+	return rc;
+}
+
+static int
+cmd_assignment_show(struct ctl *ctl, const struct command *self, int argc, char **argv)
+{
+	char run[24];
+	int rc = run_operand(self, argc, argv, run, sizeof run);
+
+	if (rc != 0)
+		return rc == 1 ? EXIT_OK : rc;
+	if ((rc = ctl_connect(ctl)) != EXIT_OK)
+		return rc;
+	const char *p[] = { run };
+	PGresult *r = q(ctl, "assignment run", "SELECT result::text FROM assignment_runs"
+	    " WHERE id = $1", 1, p);
+	if (r == NULL)
+		return EXIT_FAIL;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return fail("no assignment run %s", run);
+	}
+	printf("%s\n", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return EXIT_OK;
 }

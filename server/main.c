@@ -22,6 +22,7 @@
 #include <event2/listener.h>
 #include <libxml/parser.h>
 
+#include "api.h"
 #include "app.h"
 #include "db.h"
 #include "framing.h"
@@ -129,13 +130,16 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key)
 		return 1;
 	}
 	app.metrics = xcalloc((size_t)route_count + 1, sizeof *app.metrics);
+	struct db_stmt *stmts = xcalloc((size_t)(app_statement_count + review_statement_count), sizeof *stmts);
+	memcpy(stmts, app_statements, (size_t)app_statement_count * sizeof *stmts);
+	memcpy(stmts + app_statement_count, review_statements, (size_t)review_statement_count * sizeof *stmts);
 	struct db_pool_config dbc = {
 		.conninfo = cfg->database_url,
 		.connections = cfg->db_connections,
 		.queue_max = cfg->db_queue_max,
 		.query_timeout_ms = cfg->db_timeout_ms,
-		.stmts = app_statements,
-		.nstmts = (size_t)app_statement_count,
+		.stmts = stmts,
+		.nstmts = (size_t)(app_statement_count + review_statement_count),
 	};
 	app.db = db_pool_new(app.base, &dbc);
 	app.hp = hashpool_new(app.base, cfg->hash_threads, 256, (unsigned)cfg->pbkdf2_iterations);
@@ -162,6 +166,7 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key)
 		event_free(drain_timer);
 	evhttp_free(app.http);
 	db_pool_free(app.db);
+	free(stmts);
 	hashpool_free(app.hp);
 	free(app.metrics);
 	event_base_free(app.base);

@@ -16,7 +16,10 @@
  * - bounds libxml2 2.9 lacks or enforces too late: nesting depth, attributes
  *   per element (with a byte-level pre-count, see XMLFORM_MAX_EQUALS_RUN),
  *   and the encodings a document may declare. The body size is bounded
- *   upstream (HTTP layer).
+ *   upstream (HTTP layer);
+ * - a byte order mark that contradicts the declared encoding is a fatal
+ *   error (XML 1.0 §4.3.3), checked on the raw bytes before parsing since
+ *   libxml2 2.9 silently lets one of the two win.
  *
  * Processing instructions, <?xml-stylesheet?> included, are allowed and
  * ignored: nothing here or downstream applies them, and rejecting them

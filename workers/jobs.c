@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "assign_job.h"
 #include "deliver.h"
 #include "screen.h"
 
@@ -13,6 +14,7 @@ static const struct {
 } runners[] = {
 	{ "screen", screen_run },
 	{ "deliver", deliver_run },
+	{ "assign", assign_job_run },
 };
 
 job_run_fn

@@ -14,7 +14,7 @@ SELECT 'GEN-2026-' || lpad(:n::text, 6, '0'), :call, 'project', u.siret, 'Bench 
   FROM users u WHERE u.id = :provider RETURNING id AS app \gset
 INSERT INTO application_versions (application_id, version, body, sha256, received_at, submitted_by)
 SELECT :app, 1, body, sha, gen_utc_text(clock_timestamp()), :provider FROM bench_body;
-INSERT INTO jobs (kind, payload, created_by) VALUES ('screen', jsonb_build_object('application', :app, 'version', 1), :provider);
+INSERT INTO jobs (kind, payload, created_by) VALUES ('screen', jsonb_build_object('application', :app::bigint, 'version', 1), :provider);
 SELECT pg_notify('gen_jobs', 'screen');
-SELECT gen_audit('user:bench', 'application.submit', 'GEN-2026-' || lpad(:n::text, 6, '0'), 'version 1', 'x');
+SELECT gen_audit('user:bench'::text, 'application.submit'::text, ('GEN-2026-' || lpad(CAST(:n AS text), 6, '0'))::text, 'version 1'::text, 'x'::text);
 COMMIT;

@@ -80,16 +80,19 @@ SQL
 CALL_ID=$(psql "$GEN_DATABASE_URL" -qAtc "SELECT id FROM calls WHERE ref='AAP-2026-INNOV'")
 PROV_ID=$(psql "$GEN_DATABASE_URL" -qAtc "SELECT id FROM users WHERE email='provider@bench.test'")
 PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench | head -n1)
-run_pgbench() { # script output-file
-  "$PGBENCH" -n -M prepared -c "$CONC" -j 2 -T "$DUR" -D call="$CALL_ID" -D provider="$PROV_ID" \
-    -f "$1" "$GEN_DATABASE_URL" >"$2" 2>&1
+run_pgbench() { # protocol script output-file
+  "$PGBENCH" -n -M "$1" -c "$CONC" -j 2 -T "$DUR" -D call="$CALL_ID" -D provider="$PROV_ID" \
+    -f "$2" "$GEN_DATABASE_URL" >"$3" 2>&1
 }
-run_pgbench tests/bench/intake.sql "$OUT/pgbench.txt"
+run_pgbench simple tests/bench/intake.sql "$OUT/pgbench.txt"
 pg_tps=$(awk '/^tps = / {printf "%.1f", $3}' "$OUT/pgbench.txt")
 pg_lat=$(awk '/^latency average/ {print $4}' "$OUT/pgbench.txt")
-run_pgbench tests/bench/intake_fn.sql "$OUT/pgbench_fn.txt"
+run_pgbench prepared tests/bench/intake_fn.sql "$OUT/pgbench_fn.txt"
 fn_tps=$(awk '/^tps = / {printf "%.1f", $3}' "$OUT/pgbench_fn.txt")
 fn_lat=$(awk '/^latency average/ {print $4}' "$OUT/pgbench_fn.txt")
+if grep -q "aborted" "$OUT/pgbench.txt" "$OUT/pgbench_fn.txt"; then
+  echo "pgbench failed:" >&2; cat "$OUT"/pgbench*.txt >&2; exit 1
+fi
 
 ratio=$(awk -v a="$http_rps" -v b="$pg_tps" 'BEGIN { printf "%.2f", a / b }')
 ratio_fn=$(awk -v a="$http_rps" -v b="$fn_tps" 'BEGIN { printf "%.2f", a / b }')
@@ -100,7 +103,7 @@ ratio_fn=$(awk -v a="$http_rps" -v b="$fn_tps" 'BEGIN { printf "%.2f", a / b }')
   printf '%-34s %12s %10s %10s %12s\n' "pgbench same inserts, plain SQL" "$pg_tps" "$pg_lat avg" "-" "-"
   printf '%-34s %12s %10s %10s %12s\n' "pgbench same inserts, gen_submit()" "$fn_tps" "$fn_lat avg" "-" "-"
   echo "ratio intake/pgbench plain SQL: $ratio    ratio intake/pgbench gen_submit(): $ratio_fn"
-  echo "(target ratio >= 0.7; RSS target < 64 MiB per process; pgbench -M prepared, $CONC clients)"
+  echo "(target ratio >= 0.7; RSS target < 64 MiB per process; pgbench $CONC clients)"
   echo "HTTP errors: $http_err; applications stored by the HTTP run: $stored"
 } | tee "$OUT/results.txt"
 

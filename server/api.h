@@ -1,0 +1,42 @@
+/* api.h - what the handler modules (api.c, api_review.c) share. */
+#ifndef GEN_API_H
+#define GEN_API_H
+
+#include "app.h"
+
+/** Parse and validate the request body as a document of kind want1 or
+ * want2 (FORM_UNKNOWN for none); answers the problem itself (415, 422) and
+ * returns NULL when the document is not acceptable. */
+xmlDocPtr api_parse_body(struct req *q, enum form_kind *kind, enum form_kind want1,
+    enum form_kind want2);
+/** 1 when res succeeded; else answers 500 (logged with the SQL error) and
+ * returns 0. */
+int api_result_ok(struct req *q, PGresult *res);
+/** Log an SQL error and answer 500. */
+void api_internal_error(struct req *q, PGresult *res);
+/** 404 with a problem document. */
+void api_not_found(struct req *q, const char *what);
+/** Answer the JSON text in the first column of the first row (404 if none). */
+void api_json_row(struct req *q, PGresult *res);
+
+/* Review-workflow handlers (api_review.c) and their statements. */
+void h_reviewer_upsert(struct req *q);
+void h_panel_put(struct req *q);
+void h_panel_get(struct req *q);
+void h_conflict_post(struct req *q);
+void h_assignment_request(struct req *q);
+void h_assignments_get(struct req *q);
+void h_assignment_explain(struct req *q);
+void h_assignment_undo(struct req *q);
+void h_extra_reviewer(struct req *q);
+void h_reviews_mine(struct req *q);
+void h_review_get(struct req *q);
+void h_review_put(struct req *q);
+void h_review_decline(struct req *q);
+void h_ranking(struct req *q);
+void h_decisions(struct req *q);
+
+extern const struct db_stmt review_statements[];
+extern const int review_statement_count;
+
+#endif

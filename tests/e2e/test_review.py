@@ -1,0 +1,327 @@
+"""Black-box tests of the review workflow over HTTP: reviewers, panel,
+conflicts, optimal assignment, explanations, reviews and their visibility,
+declines, ranking, decisions, programmes, notifications."""
+import hashlib
+import time
+
+import pytest
+import requests
+
+from conftest import genctl, sql, wait_for
+from gen import (NS, SIRET_A, SIRET_B, SIRET_C, account, application, auth, call_doc, parse_receipt,
+                 problem, xml_headers)
+
+
+def reviewer_doc(email, families=("development",), regions=("32",), max_load=10, employer=None):
+    fam = "".join(f"<family>{f}</family>" for f in families)
+    reg = "".join(f"<region>{r}</region>" for r in regions)
+    emp = f"<employerSiret>{employer}</employerSiret>" if employer else ""
+    return (f'<reviewer xmlns="{NS}"><email>{email}</email><name>{email.split("@")[0]}</name>'
+            f"{fam}{reg}<maxLoad>{max_load}</maxLoad>{emp}</reviewer>").encode()
+
+
+def review_doc(rec="fund", conf=2, scores=(("innovation", 4), ("inclusion", 7)), comment="Solide.",
+               feedback="Bon dossier."):
+    s = "".join(f'<score criterion="{c}" value="{v}"/>' for c, v in scores)
+    return (f'<review xmlns="{NS}"><recommendation>{rec}</recommendation><confidence>{conf}</confidence>'
+            f"{s}<comment>{comment}</comment><feedback>{feedback}</feedback></review>").encode()
+
+
+REVIEWERS = ["r1@comite.test", "r2@comite.test", "r3@comite.test", "r4@comite.test"]
+# r5 works for organisation A (employer conflict); r6 shares the applicants'
+# contact e-mail domain (e-mail-domain conflict with every application).
+R5 = "r5@comite.test"
+R6 = "expert@numerique-solidaire.example.fr"
+
+
+@pytest.fixture(scope="module")
+def env(database, server, worker):
+    e = {"db": database, "url": server.url,
+         "staff": account(database, "staff@gen.test", "staff"),
+         "provA": account(database, "a@orga.test", "provider", SIRET_A),
+         "provB": account(database, "b@orgb.test", "provider", SIRET_B, org="Org B"),
+         "provC": account(database, "c@orgc.test", "provider", SIRET_C, org="Org C")}
+    url = server.url
+    r = requests.post(url + "/api/v1/calls", data=call_doc("AAP-REV", extra="<threshold>50</threshold>"),
+                      headers=xml_headers(e["staff"]))
+    assert r.status_code == 201, r.text
+    for email in REVIEWERS:
+        r = requests.post(url + "/api/v1/reviewers", data=reviewer_doc(email), headers=xml_headers(e["staff"]))
+        assert r.status_code == 201, r.text
+    assert requests.post(url + "/api/v1/reviewers", data=reviewer_doc(R5, employer=SIRET_A),
+                         headers=xml_headers(e["staff"])).status_code == 201
+    assert requests.post(url + "/api/v1/reviewers", data=reviewer_doc(R6),
+                         headers=xml_headers(e["staff"])).status_code == 201
+    for email in REVIEWERS + [R5, R6]:
+        e[email] = genctl(database, "token", "create", "--email", email).stdout.strip()
+    members = "".join(f"<member>{m}</member>" for m in REVIEWERS + [R5, R6])
+    r = requests.put(url + "/api/v1/calls/AAP-REV/panel",
+                     data=f'<panel xmlns="{NS}" call="AAP-REV">{members}</panel>'.encode(),
+                     headers=xml_headers(e["staff"]))
+    assert r.status_code == 200, r.text
+    e["apps"] = {}
+    for name, tok, siret in (("A", "provA", SIRET_A), ("B", "provB", SIRET_B), ("C", "provC", SIRET_C)):
+        r = requests.post(url + "/api/v1/calls/AAP-REV/applications",
+                          data=application("AAP-REV", siret=siret, title=f"Dossier {name}"),
+                          headers=xml_headers(e[tok]))
+        assert r.status_code == 201, r.text
+        e["apps"][name] = parse_receipt(r.content)["tracking"]
+    for t in e["apps"].values():
+        wait_for(lambda: sql(database, "SELECT state FROM applications WHERE tracking=%s", (t,))[0][0] == "eligible",
+                 what="screening")
+    return e
+
+
+def staff(env):
+    return xml_headers(env["staff"])
+
+
+def test_reviewer_and_panel_rules(env):
+    url = env["url"]
+    r = requests.get(url + "/api/v1/calls/AAP-REV/panel", headers=auth(env["staff"]))
+    assert r.status_code == 200 and sorted(r.json()["members"]) == sorted(REVIEWERS + [R5, R6])
+    # updating a reviewer
+    r = requests.post(url + "/api/v1/reviewers", data=reviewer_doc("r1@comite.test", max_load=10),
+                      headers=staff(env))
+    assert r.status_code == 200 and r.json()["created"] is False
+    # a provider's e-mail cannot become a reviewer
+    problem(requests.post(url + "/api/v1/reviewers", data=reviewer_doc("a@orga.test"), headers=staff(env)), 409)
+    # unknown members
+    p = problem(requests.put(url + "/api/v1/calls/AAP-REV/panel",
+                             data=f'<panel xmlns="{NS}" call="AAP-REV"><member>nobody@x.test</member></panel>'.encode(),
+                             headers=staff(env)), 422)
+    assert "nobody@x.test" in p["errors"][0]["message"]
+    # wrong call in the document
+    problem(requests.put(url + "/api/v1/calls/AAP-REV/panel",
+                         data=f'<panel xmlns="{NS}" call="AAP-OTHER"><member>r1@comite.test</member></panel>'.encode(),
+                         headers=staff(env)), 422)
+    # roles
+    problem(requests.post(url + "/api/v1/reviewers", data=reviewer_doc("x@y.test"),
+                          headers=xml_headers(env["provA"])), 403)
+    problem(requests.get(url + "/api/v1/calls/AAP-REV/panel", headers=auth(env["r1@comite.test"])), 403)
+    # the employer conflict was stored with its source
+    assert sql(env["db"], "SELECT source, created_by LIKE 'system%%' FROM conflicts c JOIN users u ON u.id = c.user_id "
+                          "WHERE u.email = %s", (R5,)) == [("employer", True)]
+
+
+def test_conflict_declaration(env):
+    url = env["url"]
+    doc = f'<conflict xmlns="{NS}"><reviewer>r4@comite.test</reviewer><siret>{SIRET_C}</siret><reason>Ancien salarié</reason></conflict>'.encode()
+    # a reviewer declares only their own
+    problem(requests.post(url + "/api/v1/conflicts", data=doc, headers=xml_headers(env["r1@comite.test"])), 403)
+    r = requests.post(url + "/api/v1/conflicts", data=doc, headers=xml_headers(env["r4@comite.test"]))
+    assert r.status_code == 201, r.text
+    assert requests.post(url + "/api/v1/conflicts", data=doc, headers=xml_headers(env["r4@comite.test"])).status_code == 200
+    problem(requests.post(url + "/api/v1/conflicts", data=doc, headers=xml_headers(env["provA"])), 403)
+    bad = doc.replace(SIRET_C.encode(), b"12345678901234")
+    problem(requests.post(url + "/api/v1/conflicts", data=bad, headers=staff(env)), 422)
+
+
+def test_assignment_refusals(env):
+    url = env["url"]
+    problem(requests.post(url + "/api/v1/calls/NOPE-CALL/assignment", headers=auth(env["staff"])), 404)
+    r = requests.post(url + "/api/v1/calls", data=call_doc("AAP-EMPTY"), headers=staff(env))
+    assert r.status_code == 201
+    p = problem(requests.post(url + "/api/v1/calls/AAP-EMPTY/assignment", headers=auth(env["staff"])), 409)
+    assert p["type"].endswith("/no-panel")
+    requests.put(url + "/api/v1/calls/AAP-EMPTY/panel",
+                 data=f'<panel xmlns="{NS}" call="AAP-EMPTY"><member>r1@comite.test</member></panel>'.encode(),
+                 headers=staff(env))
+    p = problem(requests.post(url + "/api/v1/calls/AAP-EMPTY/assignment", headers=auth(env["staff"])), 422)
+    assert p["type"].endswith("/no-eligible")
+    problem(requests.post(url + "/api/v1/calls/AAP-REV/assignment", headers=auth(env["provA"])), 403)
+
+
+def run_assignment(env, ref="AAP-REV"):
+    r = requests.post(f"{env['url']}/api/v1/calls/{ref}/assignment", headers=auth(env["staff"]))
+    assert r.status_code == 202, r.text
+    job = env["url"] + r.headers["Location"]
+    j = wait_for(lambda: (lambda x: x if x["state"] in ("done", "failed") else None)(
+        requests.get(job, headers=auth(env["staff"])).json()), what="assignment job")
+    assert j["state"] == "done", j
+    return j["result"]
+
+
+def test_assignment_is_optimal_and_respects_conflicts(env):
+    result = run_assignment(env)
+    assert result["filled"] == 6 and result["unfilled"] == 0
+    a = requests.get(env["url"] + "/api/v1/calls/AAP-REV/assignments", headers=auth(env["staff"])).json()
+    active = [x for x in a["assignments"] if x["state"] == "active"]
+    assert len(active) == 6 and a["unfilled"] == 0 and a["diagnosis"] is None
+    by_app = {}
+    for x in active:
+        by_app.setdefault(x["application"], []).append(x["reviewer"])
+        assert x["affinity"] == 4  # family and region match for r1..r4
+    assert sorted(by_app) == sorted(env["apps"].values())
+    assert all(len(v) == 2 for v in by_app.values())
+    # never a conflicted pair: r5 not on A (employer), r6 on nothing (e-mail domain), r4 not on C (declared)
+    assert R5 not in by_app[env["apps"]["A"]]
+    assert all(R6 not in v for v in by_app.values())
+    assert "r4@comite.test" not in by_app[env["apps"]["C"]]
+    # automatic e-mail-domain conflicts are recorded with their source
+    assert sql(env["db"], "SELECT count(*) FROM conflicts c JOIN users u ON u.id = c.user_id "
+                          "WHERE u.email = %s AND source = 'email-domain'", (R6,))[0][0] == 3
+    # state, audit, notifications, stored run
+    assert {s for (s,) in sql(env["db"], "SELECT state FROM applications WHERE call_id = "
+                                         "(SELECT id FROM calls WHERE ref='AAP-REV')")} == {"in-review"}
+    run = sql(env["db"], "SELECT id, input, input_hash FROM assignment_runs ORDER BY id DESC LIMIT 1")[0]
+    assert hashlib.sha256(run[1].encode()).hexdigest() == run[2]
+    assert genctl(env["db"], "assignment", "replay", str(run[0])).returncode == 0
+    # one notification per reviewer who got seats
+    assert sql(env["db"], "SELECT count(*) FROM outbox WHERE kind = 'assignment'")[0][0] == \
+        len({x["reviewer"] for x in active})
+    # explanation of one pair
+    app, rev = active[0]["application"], active[0]["reviewer"]
+    x = requests.get(env["url"] + "/api/v1/calls/AAP-REV/assignments/explain",
+                     params={"application": app, "reviewer": rev}, headers=auth(env["staff"]))
+    assert x.status_code == 200 and x.json()["affinity"] == 4 and x.json()["why"]
+    problem(requests.get(env["url"] + "/api/v1/calls/AAP-REV/assignments/explain",
+                         params={"application": app, "reviewer": R6}, headers=auth(env["staff"])), 404)
+    env["by_app"] = by_app
+
+
+def test_reviews_visibility_and_rules(env):
+    url = env["url"]
+    tA = env["apps"]["A"]
+    ra, rb = env["by_app"][tA]
+    others = [r for r in REVIEWERS if r not in (ra, rb)]
+    # an assigned reviewer sees the dossier, an unassigned one does not
+    assert requests.get(f"{url}/api/v1/applications/{tA}", headers=auth(env[ra])).status_code == 200
+    for o in others:
+        if tA not in [t for t, v in env["by_app"].items() if o in v]:
+            problem(requests.get(f"{url}/api/v1/applications/{tA}", headers=auth(env[o])), 404)
+            problem(requests.put(f"{url}/api/v1/reviews/{tA}", data=review_doc(), headers=xml_headers(env[o])), 404)
+            break
+    mine = requests.get(url + "/api/v1/reviews", headers=auth(env[ra])).json()["reviews"]
+    assert tA in [m["application"] for m in mine]
+    # bad reviews
+    p = problem(requests.put(f"{url}/api/v1/reviews/{tA}", data=review_doc(scores=(("innovation", 4),)),
+                             headers=xml_headers(env[ra])), 422)
+    assert any("inclusion" in e["message"] for e in p["errors"])
+    p = problem(requests.put(f"{url}/api/v1/reviews/{tA}", data=review_doc(scores=(("innovation", 6), ("inclusion", 7))),
+                             headers=xml_headers(env[ra])), 422)
+    assert any("innovation" in e["path"] or "innovation" in e["message"] for e in p["errors"])
+    assert sql(env["db"], "SELECT count(*) FROM reviews")[0][0] == 0
+    # first review
+    r = requests.put(f"{url}/api/v1/reviews/{tA}", data=review_doc("fund", scores=(("innovation", 5), ("inclusion", 10))),
+                     headers=xml_headers(env[ra]))
+    assert r.status_code == 201, r.text
+    # the second reviewer cannot see it before submitting their own
+    v = requests.get(f"{url}/api/v1/reviews/{tA}", headers=auth(env[rb])).json()
+    assert v["othersVisible"] is False and v["reviews"] == []
+    r = requests.put(f"{url}/api/v1/reviews/{tA}", data=review_doc("reject", scores=(("innovation", 1), ("inclusion", 2))),
+                     headers=xml_headers(env[rb]))
+    assert r.status_code == 201, r.text
+    v = requests.get(f"{url}/api/v1/reviews/{tA}", headers=auth(env[rb])).json()
+    assert v["othersVisible"] is True and len(v["reviews"]) == 2
+    # all seats reviewed: the application is 'reviewed'
+    assert sql(env["db"], "SELECT state FROM applications WHERE tracking=%s", (tA,))[0][0] == "reviewed"
+    # the provider does not see feedback before the decision
+    j = requests.get(f"{url}/api/v1/applications/{tA}", headers=auth(env["provA"])).json()
+    assert "feedback" not in j
+
+
+def test_decline_replacement(env):
+    url = env["url"]
+    tB = env["apps"]["B"]
+    r1 = env["by_app"][tB][0]
+    others_before = sorted((x["application"], x["reviewer"]) for x in requests.get(
+        url + "/api/v1/calls/AAP-REV/assignments", headers=auth(env["staff"])).json()["assignments"]
+        if x["state"] == "active" and x["application"] != tB)
+    r = requests.post(f"{url}/api/v1/reviews/{tB}/decline", data="Conflit découvert".encode(),
+                      headers=auth(env[r1]))
+    assert r.status_code == 200, r.text
+    rep = r.json()["replacement"]
+    assert rep not in (None, r1, R6) and rep not in env["by_app"][tB]
+    problem(requests.post(f"{url}/api/v1/reviews/{tB}/decline", headers=auth(env[r1])), 409)
+    after = requests.get(url + "/api/v1/calls/AAP-REV/assignments", headers=auth(env["staff"])).json()
+    others_after = sorted((x["application"], x["reviewer"]) for x in after["assignments"]
+                          if x["state"] == "active" and x["application"] != tB)
+    assert others_after == others_before  # no other assignment moved
+    assert sql(env["db"], "SELECT count(*) FROM audit_log WHERE action = 'assignment.decline' AND subject=%s", (tB,))[0][0] == 1
+
+
+def test_ranking_and_extra_reviewer(env):
+    url = env["url"]
+    tA = env["apps"]["A"]
+    r = requests.get(url + "/api/v1/calls/AAP-REV/ranking", headers=auth(env["staff"]))
+    assert r.status_code == 200, r.text
+    rows = r.json()["ranking"]
+    a = [x for x in rows if x["application"] == tA][0]
+    # T1 = 100*(3*5/5 + 2*10/10)/5 = 100; T2 = 100*(3*1/5 + 2*2/10)/5 = 20; raw mean 60
+    assert a["reviews"] == 2 and abs(a["rawScore"] - 60.0) < 1e-9
+    assert a["disagreement"] is True and a["aboveThreshold"] is True
+    assert set(a) >= {"application", "rank", "rawScore", "calibratedScore", "reviews", "disagreement",
+                      "requestedAmount", "withinBudget", "aboveThreshold"}
+    csv = requests.get(url + "/api/v1/calls/AAP-REV/ranking?format=csv", headers=auth(env["staff"]))
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+    assert csv.text.splitlines()[0].startswith("application,rank,rawScore")
+    problem(requests.get(url + "/api/v1/calls/AAP-REV/ranking", headers=auth(env["provA"])), 403)
+    # a disagreeing dossier gets one more reviewer with one request
+    r = requests.post(url + "/api/v1/calls/AAP-REV/extra-reviewer", params={"application": tA},
+                      headers=auth(env["staff"]))
+    assert r.status_code == 201, r.text
+    assert sql(env["db"], "SELECT state FROM applications WHERE tracking=%s", (tA,))[0][0] == "in-review"
+
+
+def test_decisions(env):
+    url = env["url"]
+    tA, tC = env["apps"]["A"], env["apps"]["C"]
+
+    def decisions(items, call="AAP-REV"):
+        d = "".join(f'<decision application="{t}" outcome="{o}"{a}><rationale>{why}</rationale></decision>'
+                    for t, o, a, why in items)
+        return f'<decisions xmlns="{NS}" call="{call}">{d}</decisions>'.encode()
+
+    # an application of another call: nothing recorded
+    problem(requests.post(url + "/api/v1/calls/AAP-REV/decisions",
+                          data=decisions([(tA, "funded", ' amount="1000.00"', "ok"), ("GEN-2026-999999", "rejected", "", "x")]),
+                          headers=staff(env)), 422)
+    # labelled does not apply to a project call
+    problem(requests.post(url + "/api/v1/calls/AAP-REV/decisions",
+                          data=decisions([(tA, "labelled", "", "no")]), headers=staff(env)), 422)
+    assert sql(env["db"], "SELECT count(*) FROM decisions")[0][0] == 0
+    r = requests.post(url + "/api/v1/calls/AAP-REV/decisions",
+                      data=decisions([(tA, "funded", ' amount="120000.00"', "Projet innovant et inclusif."),
+                                      (tC, "rejected", "", "Budget insuffisamment détaillé.")]),
+                      headers=staff(env))
+    assert r.status_code == 200, r.text
+    # a second decision on the same application is a state conflict
+    problem(requests.post(url + "/api/v1/calls/AAP-REV/decisions",
+                          data=decisions([(tA, "rejected", "", "x")]), headers=staff(env)), 409)
+    assert sql(env["db"], "SELECT kind FROM programmes WHERE tracking=%s", (tA,)) == [("funded",)]
+    assert sql(env["db"], "SELECT count(*) FROM audit_log WHERE action='decision.funded' AND subject=%s "
+                          "AND reason='Projet innovant et inclusif.'", (tA,))[0][0] == 1
+    # the provider now sees the decision and the reviewers' feedback
+    j = requests.get(f"{url}/api/v1/applications/{tA}", headers=auth(env["provA"])).json()
+    assert j["state"] == "funded" and j["decision"]["outcome"] == "funded" and "Bon dossier." in j["feedback"]
+    # reviews are closed once decided
+    ra = env["by_app"][tA][0]
+    problem(requests.put(f"{url}/api/v1/reviews/{tA}", data=review_doc(), headers=xml_headers(env[ra])), 409)
+    # the decision notification is delivered to the spool as an e-mail
+    wait_for(lambda: sql(env["db"], "SELECT count(*) FROM outbox WHERE kind='decision' AND delivered_at IS NOT NULL")[0][0] >= 2,
+             what="decision notifications delivered")
+    r = requests.get(url + "/api/v1/audit/verify", headers=auth(env["staff"]))
+    assert r.json()["ok"] is True
+
+
+def test_undo_run(env):
+    url = env["url"]
+    r = requests.post(url + "/api/v1/calls", data=call_doc("AAP-UNDO"), headers=staff(env))
+    assert r.status_code == 201
+    requests.put(url + "/api/v1/calls/AAP-UNDO/panel",
+                 data=f'<panel xmlns="{NS}" call="AAP-UNDO"><member>r1@comite.test</member><member>r2@comite.test</member></panel>'.encode(),
+                 headers=staff(env))
+    r = requests.post(url + "/api/v1/calls/AAP-UNDO/applications", data=application("AAP-UNDO", siret=SIRET_B),
+                      headers=xml_headers(env["provB"]))
+    t = parse_receipt(r.content)["tracking"]
+    wait_for(lambda: sql(env["db"], "SELECT state FROM applications WHERE tracking=%s", (t,))[0][0] == "eligible",
+             what="screening")
+    result = run_assignment(env, "AAP-UNDO")
+    run = result["run"]
+    r = requests.post(f"{url}/api/v1/assignment-runs/{run}/undo", headers=auth(env["staff"]))
+    assert r.status_code == 200, r.text
+    assert sql(env["db"], "SELECT state FROM applications WHERE tracking=%s", (t,))[0][0] == "eligible"
+    assert sql(env["db"], "SELECT count(*) FROM assignments WHERE run_id=%s AND state='active'", (run,))[0][0] == 0
+    problem(requests.post(f"{url}/api/v1/assignment-runs/{run}/undo", headers=auth(env["staff"])), 409)
+    problem(requests.post(f"{url}/api/v1/assignment-runs/999999/undo", headers=auth(env["staff"])), 404)
