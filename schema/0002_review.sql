@@ -652,3 +652,6 @@ BEGIN
               FROM reviews r JOIN users u ON u.id = r.user_id
              WHERE r.application_id = v_app.id AND (v_all OR r.user_id = p_user)), '[]'))::text;
 END $$;
+
+-- One label-expiry job per day, whichever worker schedules it first.
+CREATE UNIQUE INDEX jobs_daily ON jobs (kind, (payload->>'day')) WHERE kind = 'label_expiry';

@@ -6,6 +6,7 @@
 
 #include "assign_job.h"
 #include "deliver.h"
+#include "expiry.h"
 #include "screen.h"
 
 static const struct {
@@ -14,6 +15,7 @@ static const struct {
 } runners[] = {
 	{ "screen", screen_run },
 	{ "deliver", deliver_run },
+	{ "label_expiry", expiry_run },
 	{ "assign", assign_job_run },
 };
 

@@ -208,3 +208,13 @@ queue_backoff_ms(int attempts, unsigned rnd)
 	long ms = base * 8 / 10 + (long)((rnd % 1000) * (unsigned long)base * 4 / 10000);
 	return ms < 300000 ? ms : 300000;
 }
+
+int
+queue_schedule_daily(PGconn *c, char *err, size_t errlen)
+{
+	return pg_run(c,
+	    "INSERT INTO jobs (kind, payload) "
+	    "VALUES ('label_expiry', jsonb_build_object('day', current_date::text)) "
+	    "ON CONFLICT (kind, (payload->>'day')) WHERE kind = 'label_expiry' DO NOTHING",
+	    0, NULL, err, errlen);
+}

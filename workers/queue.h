@@ -62,4 +62,8 @@ long queue_next_wake(PGconn *c, long floor_ms, long cap_ms, char *err,
  * (any 32-bit value), never more than 300 s. Pure. */
 long queue_backoff_ms(int attempts, unsigned rnd);
 
+/** Schedule today's daily jobs (label expiry) if no worker did yet.
+ * Returns 0 or -1 with err filled. */
+int queue_schedule_daily(PGconn *c, char *err, size_t errlen);
+
 #endif

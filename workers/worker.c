@@ -369,7 +369,8 @@ worker_run(const struct gen_config *cfg, int index)
 		int64_t now = now_usec();
 		if (timed_out || now - w.last_reap_us >= REAP_EVERY_US) {
 			w.last_reap_us = now;
-			if (queue_reap(w.conn, cfg->max_attempts, err, sizeof err) < 0) {
+			if (queue_reap(w.conn, cfg->max_attempts, err, sizeof err) < 0 ||
+			    queue_schedule_daily(w.conn, err, sizeof err) < 0) {
 				log_db_error("reap", err);
 				if (!pg_broken(w.conn))
 					sleep_ms(cfg->poll_ms);

@@ -325,3 +325,46 @@ def test_undo_run(env):
     assert sql(env["db"], "SELECT count(*) FROM assignments WHERE run_id=%s AND state='active'", (run,))[0][0] == 0
     problem(requests.post(f"{url}/api/v1/assignment-runs/{run}/undo", headers=auth(env["staff"])), 409)
     problem(requests.post(f"{url}/api/v1/assignment-runs/999999/undo", headers=auth(env["staff"])), 404)
+
+
+def test_label_validity_and_expiry(env):
+    url = env["url"]
+    r = requests.post(url + "/api/v1/calls", data=call_doc("LABEL-REV", kind="label", max_request=None),
+                      headers=staff(env))
+    assert r.status_code == 201, r.text
+    requests.put(url + "/api/v1/calls/LABEL-REV/panel",
+                 data=f'<panel xmlns="{NS}" call="LABEL-REV"><member>r1@comite.test</member><member>r2@comite.test</member></panel>'.encode(),
+                 headers=staff(env))
+    ts = []
+    for siret, tok in ((SIRET_B, "provB"), (SIRET_C, "provC")):
+        r = requests.post(url + "/api/v1/calls/LABEL-REV/applications",
+                          data=application("LABEL-REV", siret=siret, kind="labelApplication"),
+                          headers=xml_headers(env[tok]))
+        assert r.status_code == 201, r.text
+        ts.append(parse_receipt(r.content)["tracking"])
+    for t in ts:
+        wait_for(lambda: sql(env["db"], "SELECT state FROM applications WHERE tracking=%s", (t,))[0][0] == "eligible",
+                 what="screening")
+    run_assignment(env, "LABEL-REV")
+    d = "".join(f'<decision application="{t}" outcome="labelled"><rationale>Label accordé.</rationale></decision>'
+                for t in ts)
+    r = requests.post(url + "/api/v1/calls/LABEL-REV/decisions",
+                      data=f'<decisions xmlns="{NS}" call="LABEL-REV">{d}</decisions>'.encode(), headers=staff(env))
+    assert r.status_code == 200, r.text
+    rows = sql(env["db"], "SELECT tracking, valid_until - valid_from FROM programmes WHERE kind='labelled' ORDER BY tracking")
+    assert [t for t, _ in rows] == sorted(ts) and all(1095 <= days <= 1096 for _, days in rows)
+    # one label has passed its validity, the other expires within 60 days
+    sql(env["db"], "UPDATE programmes SET valid_until = current_date - 1 WHERE tracking = %s", (ts[0],))
+    sql(env["db"], "UPDATE programmes SET valid_until = current_date + 30 WHERE tracking = %s", (ts[1],))
+    # today's daily job (the worker schedules it; run it again now)
+    sql(env["db"], "INSERT INTO jobs (kind, payload) VALUES ('label_expiry', jsonb_build_object('day', current_date::text)) "
+                   "ON CONFLICT (kind, (payload->>'day')) WHERE kind = 'label_expiry' DO NOTHING")
+    sql(env["db"], "UPDATE jobs SET state='queued', run_at=now(), attempts=0 WHERE kind='label_expiry'; "
+                   "NOTIFY gen_jobs")
+    wait_for(lambda: sql(env["db"], "SELECT state FROM applications WHERE tracking=%s", (ts[0],))[0][0] == "expired",
+             what="label expiry")
+    assert sql(env["db"], "SELECT state FROM programmes WHERE tracking=%s", (ts[0],)) == [("expired",)]
+    assert sql(env["db"], "SELECT count(*) FROM outbox WHERE kind='label-expired'")[0][0] == 1
+    assert sql(env["db"], "SELECT count(*) FROM outbox WHERE kind='label-expiry-soon'")[0][0] == 1
+    assert sql(env["db"], "SELECT count(*) FROM audit_log WHERE subject=%s AND detail='labelled->expired'",
+               (ts[0],))[0][0] == 1
