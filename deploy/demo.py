@@ -32,7 +32,16 @@ PROVIDERS = [
     ("paul.leroux@atelier-cyber-bretagne.example.fr", "Paul Le Roux", "43957551300023",
      "Atelier Cyber Bretagne", "53"),
 ]
-REVIEWER = ("sophie.bernard@comite.example.fr", "reviewer", "Sophie Bernard", None, None, "demo-reviewer-2026")
+# The steering committee: e-mail, name, families, regions, max load, employer SIRET.
+COMMITTEE = [
+    ("sophie.bernard@comite.example.fr", "Sophie Bernard", ["development", "data-ai-iot"], ["32", "11"], 8, None),
+    ("karim.mansouri@comite.example.fr", "Karim Mansouri", ["development", "design"], ["93", "76"], 8, None),
+    ("helene.garnier@comite.example.fr", "Hélène Garnier", ["cybersecurity-cloud", "infrastructure"], ["53", "52"], 6, None),
+    ("yann.kerouac@comite.example.fr", "Yann Kerouac", ["management", "digital-marketing"], ["53"], 6, None),
+    ("lucie.fontaine@comite.example.fr", "Lucie Fontaine", ["development", "management"], ["84"], 6,
+     "53888539300040"),  # works for Campus Data Lyon: an automatic conflict
+]
+REVIEWER_PASSWORD = "demo-reviewer-2026"
 PROVIDER_PASSWORD = "demo-provider-2026"
 
 
@@ -64,6 +73,8 @@ def call_from_example(name, opens, closes):
     text = open(os.path.join(EX, name), encoding="utf-8").read()
     text = re.sub(r"<opensAt>[^<]*</opensAt>", f"<opensAt>{instant(opens)}</opensAt>", text)
     text = re.sub(r"<closesAt>[^<]*</closesAt>", f"<closesAt>{instant(closes)}</closesAt>", text)
+    # A budget that funds the first dossiers only, so the ranking shows its line.
+    text = re.sub(r"<budget>[^<]*</budget>", "<budget>300000.00</budget>", text)
     return text.encode("utf-8")
 
 
@@ -96,7 +107,7 @@ def show(accounts):
 
 def main():
     accounts = []
-    for email, role, name, siret, org, pw in (STAFF, REVIEWER):
+    for email, role, name, siret, org, pw in (STAFF,):
         genctl("user", "add", "--email", email, "--role", role, "--name", name, "--password-stdin", stdin=pw + "\n")
         accounts.append({"email": email, "role": role, "password": pw,
                          "token": genctl("token", "create", "--email", email)})
@@ -108,6 +119,13 @@ def main():
         accounts.append({"email": email, "role": "provider", "password": PROVIDER_PASSWORD,
                          "token": tokens[siret], "siret": siret})
     staff = accounts[0]["token"]
+    reviewers = {}
+    for email, name, fam, reg, load, employer in COMMITTEE:
+        genctl("user", "add", "--email", email, "--role", "reviewer", "--name", name, "--password-stdin",
+               stdin=REVIEWER_PASSWORD + "\n")
+        reviewers[email] = genctl("token", "create", "--email", email)
+        accounts.append({"email": email, "role": "reviewer", "password": REVIEWER_PASSWORD,
+                         "token": reviewers[email]})
 
     status, _ = http("GET", "/api/v1/calls/AAP-2026-INNOV", staff)
     if status == 200:
@@ -156,7 +174,77 @@ def main():
                             "Projet reporté à la prochaine campagne".encode(), "text/plain; charset=utf-8")
             if st != 200:
                 sys.exit(f"demo: withdrawing {tracking}: {st} {body[:300]!r}")
+    review_workflow(staff, reviewers, tokens)
     show(accounts)
+
+
+def reviewer_xml(email, name, fam, reg, load, employer):
+    x = f'<reviewer xmlns="urn:gen:forms:1"><email>{email}</email><name>{name}</name>'
+    x += "".join(f"<family>{f}</family>" for f in fam) + "".join(f"<region>{r}</region>" for r in reg)
+    x += f"<maxLoad>{load}</maxLoad>"
+    if employer:
+        x += f"<employerSiret>{employer}</employerSiret>"
+    return (x + "</reviewer>").encode("utf-8")
+
+
+def wait_job(token, location):
+    for _ in range(300):
+        st, body = http("GET", location, token)
+        j = json.loads(body)
+        if j["state"] in ("done", "failed"):
+            return j
+        time.sleep(0.1)
+    sys.exit(f"demo: job {location} did not finish")
+
+
+def review_workflow(staff, reviewers, tokens):
+    """The project call in review: committee, panel, a declared conflict,
+    an optimal assignment run, and submitted reviews with a disagreement."""
+    for email, name, fam, reg, load, employer in COMMITTEE:
+        st, body = http("POST", "/api/v1/reviewers", staff, reviewer_xml(email, name, fam, reg, load, employer))
+        if st not in (200, 201):
+            sys.exit(f"demo: reviewer {email}: {st} {body[:300]!r}")
+    members = "".join(f"<member>{c[0]}</member>" for c in COMMITTEE)
+    for ref in ("AAP-2026-INNOV", "LABEL-2026"):
+        st, body = http("PUT", f"/api/v1/calls/{ref}/panel", staff,
+                        f'<panel xmlns="urn:gen:forms:1" call="{ref}">{members}</panel>'.encode())
+        if st != 200:
+            sys.exit(f"demo: panel of {ref}: {st} {body[:300]!r}")
+    conflict = ('<conflict xmlns="urn:gen:forms:1"><reviewer>karim.mansouri@comite.example.fr</reviewer>'
+                '<siret>55597971100044</siret><reason>A enseigné chez Les Codeurs du Sud en 2024.</reason></conflict>')
+    http("POST", "/api/v1/conflicts", reviewers["karim.mansouri@comite.example.fr"], conflict.encode("utf-8"))
+    # screening is done by the worker: wait until no application is still being screened
+    for _ in range(300):
+        st, body = http("GET", "/api/v1/calls/AAP-2026-INNOV/applications", staff)
+        states = [a["state"] for a in json.loads(body)["applications"]]
+        if not any(s in ("submitted", "screening") for s in states):
+            break
+        time.sleep(0.1)
+    st, body = http("POST", "/api/v1/calls/AAP-2026-INNOV/assignment", staff)
+    if st != 202:
+        sys.exit(f"demo: assignment: {st} {body[:300]!r}")
+    job = wait_job(staff, "/api/v1/jobs/" + str(json.loads(body)["job"]))
+    if job["state"] != "done":
+        sys.exit(f"demo: assignment failed: {job}")
+    st, body = http("GET", "/api/v1/calls/AAP-2026-INNOV/assignments", staff)
+    seats = [a for a in json.loads(body)["assignments"] if a["state"] == "active"]
+    # Scores per reviewer: one generous, one severe, so one dossier disagrees.
+    style = {"sophie.bernard@comite.example.fr": (4, 4, 4, 3, "fund"),
+             "karim.mansouri@comite.example.fr": (5, 5, 4, 4, "fund"),
+             "helene.garnier@comite.example.fr": (3, 4, 3, 3, "discuss"),
+             "yann.kerouac@comite.example.fr": (1, 2, 1, 2, "reject"),
+             "lucie.fontaine@comite.example.fr": (4, 3, 4, 4, "fund")}
+    for i, a in enumerate(seats):
+        s = style[a["reviewer"]]
+        bump = i % 2
+        scores = "".join(f'<score criterion="{c}" value="{min(5, v + bump)}"/>'
+                         for c, v in zip(("innovation", "inclusion", "employability", "feasibility"), s[:4]))
+        doc = (f'<review xmlns="urn:gen:forms:1"><recommendation>{s[4]}</recommendation><confidence>2</confidence>'
+               f"{scores}<comment>Avis du comité sur le dossier {a['application']}.</comment>"
+               f"<feedback>Merci pour ce dossier ; voir les points d'amélioration sur le budget.</feedback></review>")
+        st, body = http("PUT", f"/api/v1/reviews/{a['application']}", reviewers[a["reviewer"]], doc.encode("utf-8"))
+        if st not in (200, 201):
+            sys.exit(f"demo: review of {a['application']}: {st} {body[:300]!r}")
 
 
 if __name__ == "__main__":
