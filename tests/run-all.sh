@@ -35,7 +35,7 @@ for t in "$BUILD"/tests/test_*; do
   name=$(basename "$t")
   psql "$GEN_TEST_PG dbname=postgres" -qAtc "DROP DATABASE IF EXISTS unit_$name" -c "CREATE DATABASE unit_$name TEMPLATE gen_template" >/dev/null
   out=$(GEN_DATABASE_URL="$GEN_TEST_PG dbname=unit_$name" timeout 300 "$t" 2>&1); rc=$?
-  line=$(printf '%s\n' "$out" | grep -E '^[a-z_]+: [0-9]+ passed, [0-9]+ failed$' | tail -n1)
+  line=$(printf '%s\n' "$out" | grep -E '^[a-z0-9_]+: [0-9]+ passed, [0-9]+ failed$' | tail -n1)
   if [ -n "$line" ]; then
     p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line"); f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
   else

@@ -201,6 +201,10 @@ load_apps(PGconn *c, struct run *r, char *err, size_t errlen)
 
 		parse_int64(PQgetvalue(r->apps, i, A_ID), 1, INT64_MAX, &id);
 		a->id = id;
+		if (strlen(tracking) >= sizeof a->tracking) {
+			snprintf(err, errlen, "application %.40s...: tracking number too long", tracking);
+			return JOB_FATAL;
+		}
 		snprintf(a->tracking, sizeof a->tracking, "%s", tracking);
 		snprintf(a->siret, sizeof a->siret, "%s", PQgetvalue(r->apps, i, A_SIRET));
 		a->family = -1;
@@ -285,6 +289,10 @@ load_panel(PGconn *c, struct run *r, char *err, size_t errlen)
 
 		parse_int64(PQgetvalue(r->panel, i, R_ID), 1, INT64_MAX, &id);
 		v->id = id;
+		if (strlen(email) >= sizeof v->email) {
+			snprintf(err, errlen, "reviewer %.40s...: e-mail address too long", email);
+			return JOB_FATAL;
+		}
 		snprintf(v->email, sizeof v->email, "%s", email);
 		if (parse_int64(PQgetvalue(r->panel, i, R_CAPACITY), 0, ASSIGN_INPUT_CAPACITY_MAX,
 		    &cap) != 0)
@@ -589,10 +597,12 @@ assign_job_run(PGconn *conn, const struct job *job, struct sbuf *result,
 	}
 	int64_t seats;
 	snprintf(r.call_ref, sizeof r.call_ref, "%s", PQgetvalue(q, 0, 0));
+	int long_ref = strlen(PQgetvalue(q, 0, 0)) >= sizeof r.call_ref;
 	bad = parse_int64(PQgetvalue(q, 0, 1), 0, ASSIGN_INPUT_SEATS_MAX, &seats) != 0;
 	PQclear(q);
-	if (bad) {
-		snprintf(err, errlen, "call %s: reviewersPerApplication out of range", r.call_ref);
+	if (long_ref || bad) {
+		snprintf(err, errlen, "call %s: %s", r.call_ref, long_ref ? "ref too long" :
+		    "reviewersPerApplication out of range");
 		return JOB_FATAL;
 	}
 	r.seats = (int)seats;

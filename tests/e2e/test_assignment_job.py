@@ -400,6 +400,7 @@ def test_random_small_instances_match_exhaustive_search(database, worker):
     equal the exhaustive optimum, feasible or not."""
     db = database
     rng = random.Random(20260515)
+    outcomes = set()
     for trial in range(6):
         seats = rng.choice([1, 2])
         mlpr = rng.choice([1, 2, 3])
@@ -432,8 +433,11 @@ def test_random_small_instances_match_exhaustive_search(database, worker):
         assert result["unfilled"] == seats * len(apps) - filled
         assert (result["diagnosis"] is None) == (filled == seats * len(apps))
         check_run_invariants(db, call, seats, feasible=filled == seats * len(apps))
+        outcomes.add((filled == seats * len(apps), bool(conflicts)))
         r = replay(db, result["run"])
         assert r.returncode == 0 and r.stdout.startswith(f"identical run={result['run']} "), r.stdout
+    # The seed gives feasible and infeasible pools, with and without conflicts.
+    assert {f for f, _ in outcomes} == {True, False} and any(c for _, c in outcomes), outcomes
 
 
 def test_infeasible_pool_names_applications_and_reviewers(database, worker):

@@ -406,8 +406,8 @@ infeasible_merged(void)
 	free(json);
 }
 
-/* A problem the optimiser refuses (here: none, the format bounds hold) and
- * a struct whose codes are out of range give an error, not a crash. */
+/* A struct filled by hand with a code out of range (the parser never
+ * produces one) gets the optimiser's error, not a crash. */
 static void
 problem_errors(void)
 {
