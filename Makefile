@@ -5,7 +5,7 @@
 # make bench      benchmarks (not tests)
 # make SANITIZE=1 ASan+UBSan build
 
-PKGS    := libevent libevent_openssl libevent_pthreads libpq libxml-2.0 openssl
+PKGS    := libevent libevent_openssl libevent_pthreads libpq libxml-2.0 openssl libcurl
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \

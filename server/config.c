@@ -73,6 +73,10 @@ static const struct cfg_entry table[] = {
 	  "jobs run at once by this worker (one connection each)" },
 	{ "spool-dir", T_STR, S(spool_dir), "var/spool/outbox", 0, 0, CFG_WORKER,
 	  "directory where notifications are delivered as RFC 5322 .eml files" },
+	{ "smtp-url", T_STR, S(smtp_url), "", 0, 0, CFG_WORKER,
+	  "SMTP relay (smtp://host:port or smtps://...) to send notifications to instead of the spool" },
+	{ "mail-from", T_STR, S(mail_from), "no-reply@grandeecolenumerique.example.fr", 0, 0, CFG_WORKER,
+	  "sender address of notifications" },
 };
 
 static const struct cfg_entry *

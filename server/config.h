@@ -42,6 +42,8 @@ struct gen_config {
 	int max_attempts;
 	int concurrency;
 	char *spool_dir;
+	char *smtp_url;
+	char *mail_from;
 };
 
 /** Fill `c` for program `prog` from defaults, the file named by --config

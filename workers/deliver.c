@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "pg.h"
+#include <curl/curl.h>
 
-#define FROM "GEN <no-reply@grandeecolenumerique.example.fr>"
+#include "pg.h"
 
 static int
 is_ascii_printable(const char *s)
@@ -125,6 +125,64 @@ write_atomically(const char *dir, long long id, const struct sbuf *msg, char *er
 	return 0;
 }
 
+struct upload {
+	const char *data;
+	size_t len, off;
+};
+
+static size_t
+read_message(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct upload *u = arg;
+	size_t n = size * nitems;
+
+	if (n > u->len - u->off)
+		n = u->len - u->off;
+	memcpy(buf, u->data + u->off, n);
+	u->off += n;
+	return n;
+}
+
+/* Hand the message to the configured relay (libcurl's SMTP client). The
+ * job is marked delivered only when the relay accepted it; a retry after a
+ * crash in between may send it twice, which the Message-ID lets receiving
+ * systems deduplicate. */
+static int
+send_smtp(const char *url, const char *from, const char *to, const struct sbuf *msg,
+    char *err, size_t errlen)
+{
+	CURL *curl = curl_easy_init();
+	struct curl_slist *rcpt = NULL;
+	struct upload u = { msg->data, msg->len, 0 };
+	char errbuf[CURL_ERROR_SIZE] = "";
+	char bracketed[400];
+
+	if (curl == NULL) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		return -1;
+	}
+	snprintf(bracketed, sizeof bracketed, "<%s>", to);
+	rcpt = curl_slist_append(rcpt, bracketed);
+	snprintf(bracketed, sizeof bracketed, "<%s>", from);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_MAIL_FROM, bracketed);
+	curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+	curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_message);
+	curl_easy_setopt(curl, CURLOPT_READDATA, &u);
+	curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+	CURLcode rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK)
+		snprintf(err, errlen, "SMTP %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	curl_slist_free_all(rcpt);
+	curl_easy_cleanup(curl);
+	return rc == CURLE_OK ? 0 : -1;
+}
+
 enum job_status
 deliver_run(PGconn *conn, const struct job *job, struct sbuf *result, char *err, size_t errlen)
 {
@@ -150,12 +208,26 @@ deliver_run(PGconn *conn, const struct job *job, struct sbuf *result, char *err,
 		sbuf_printf(result, "{\"outbox\":%lld,\"skipped\":\"already delivered\"}", id);
 		return JOB_DONE;
 	}
-	struct sbuf msg = {0};
-	deliver_format(&msg, id, FROM, PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2),
+	struct sbuf msg = {0}, from = {0};
+	const char *sender = job->cfg && job->cfg->mail_from && *job->cfg->mail_from ?
+	    job->cfg->mail_from : "no-reply@grandeecolenumerique.example.fr";
+	sbuf_printf(&from, "GEN <%s>", sender);
+	char to[321];
+	snprintf(to, sizeof to, "%s", PQgetvalue(res, 0, 1));
+	deliver_format(&msg, id, from.data, to, PQgetvalue(res, 0, 2),
 	    PQgetvalue(res, 0, 3), (time_t)atoll(PQgetvalue(res, 0, 5)));
 	PQclear(res);
-	const char *dir = job->cfg && job->cfg->spool_dir ? job->cfg->spool_dir : "var/spool/outbox";
-	int rc = write_atomically(dir, id, &msg, err, errlen);
+	sbuf_free(&from);
+	int rc;
+	const char *via;
+	if (job->cfg && job->cfg->smtp_url && *job->cfg->smtp_url) {
+		via = "smtp";
+		rc = send_smtp(job->cfg->smtp_url, sender, to, &msg, err, errlen);
+	} else {
+		via = "spool";
+		const char *dir = job->cfg && job->cfg->spool_dir ? job->cfg->spool_dir : "var/spool/outbox";
+		rc = write_atomically(dir, id, &msg, err, errlen);
+	}
 	sbuf_free(&msg);
 	if (rc != 0)
 		return JOB_RETRY;
@@ -165,7 +237,7 @@ deliver_run(PGconn *conn, const struct job *job, struct sbuf *result, char *err,
 	if (pg_run(conn, "UPDATE outbox SET delivered_at = now(), attempts = attempts + 1 WHERE id = $1",
 	    1, v2, err, errlen) != 0)
 		return JOB_RETRY;
-	sbuf_printf(result, "{\"outbox\":%lld,\"file\":", id);
+	sbuf_printf(result, "{\"outbox\":%lld,\"via\":\"%s\",\"file\":", id, via);
 	char file[64];
 	snprintf(file, sizeof file, "%010lld.eml", id);
 	json_add_str(result, file);

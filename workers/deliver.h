@@ -5,7 +5,8 @@
  * file named by its id (written to a temporary name, synced, then renamed,
  * so a reader never sees half a message), and marked delivered in the job's
  * transaction. A crash between the rename and the commit re-runs the job,
- * which writes the same file again under the same name: still one message. */
+ * which writes the same file again under the same name: still one message.
+ * With smtp-url set, the message goes to that relay instead (libcurl). */
 #ifndef GEN_DELIVER_H
 #define GEN_DELIVER_H
 
