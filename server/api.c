@@ -168,6 +168,27 @@ api_result_ok(struct req *q, PGresult *res)
 	return 0;
 }
 
+int
+api_answer_status(struct req *q, int status, const struct status_problem *map, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (map[i].status == status) {
+			req_problem(q, status, map[i].type, map[i].title, map[i].detail, NULL);
+			return 1;
+		}
+	return 0;
+}
+
+int
+api_check_call(struct form_errors *errs, const char *path, const char *doc_ref, const char *url_ref)
+{
+	if (strcmp(doc_ref, url_ref) == 0)
+		return 0;
+	form_errors_add(errs, 0, 0, path, "the document names call %s but was sent to call %s",
+	    doc_ref, url_ref);
+	return -1;
+}
+
 void
 api_not_found(struct req *q, const char *what)
 {
@@ -758,15 +779,14 @@ submit_common(struct req *q, int amend)
 		snprintf(s->key, sizeof s->key, "%s", key);
 	}
 	auth_sha256_hex(q->body, q->body_len, s->sha);
-	if (!amend && strcmp(s->app.call_ref, q->param[0]) != 0) {
-		struct form_errors *errs = xcalloc(1, sizeof *errs);
-		form_errors_add(errs, 0, 0, "/@call",
-		    "the document names call %s but was sent to call %s", s->app.call_ref, q->param[0]);
+	struct form_errors *errs = xcalloc(1, sizeof *errs);
+	if (!amend && api_check_call(errs, "/@call", s->app.call_ref, q->param[0]) != 0) {
 		req_problem(q, 422, "rule-violation", "The application breaks a rule",
 		    "the document's call does not match the URL", errs);
 		free(errs);
 		return;
 	}
+	free(errs);
 	if (amend) {
 		const char *values[2] = { q->param[0], q->who.siret };
 		req_query(q, "amend_rules", 2, values, NULL, on_rules);
@@ -873,16 +893,12 @@ on_withdrawn(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
-	int st = atoi(PQgetvalue(res, 0, 0));
-	if (st == 404) {
-		api_not_found(q, "no such application");
+	static const struct status_problem map[] = {
+		{ 404, "not-found", "Not found", "no such application" },
+		{ 409, "not-withdrawable", "Cannot withdraw", "the application is already withdrawn or decided" },
+	};
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), map, ARRAY_LEN(map)))
 		return;
-	}
-	if (st == 409) {
-		req_problem(q, 409, "not-withdrawable", "Cannot withdraw",
-		    "the application is already withdrawn or decided", NULL);
-		return;
-	}
 	char json[128];
 	int n = snprintf(json, sizeof json, "{\"tracking\":\"%s\",\"state\":\"withdrawn\"}", q->param[0]);
 	req_json(q, 200, json, (size_t)n);

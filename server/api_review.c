@@ -191,11 +191,8 @@ h_panel_put(struct req *q)
 	errs = xcalloc(1, sizeof *errs);
 	int rc = form_panel_extract(doc, &p, errs);
 	xmlFreeDoc(doc);
-	if (rc == 0 && strcmp(p.call_ref, q->param[0]) != 0) {
-		form_errors_add(errs, 0, 0, "/panel/@call", "the panel names call %s but was sent to call %s",
-		    p.call_ref, q->param[0]);
-		rc = -1;
-	}
+	if (rc == 0)
+		rc = api_check_call(errs, "/panel/@call", p.call_ref, q->param[0]);
 	if (rc != 0) {
 		problem_422(q, "The panel breaks a rule", errs);
 		free(errs);
@@ -374,20 +371,13 @@ on_undo(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
-	int st = atoi(PQgetvalue(res, 0, 0));
-	if (st == 404) {
-		api_not_found(q, "no such assignment run");
+	static const struct status_problem map[] = {
+		{ 404, "not-found", "Not found", "no such assignment run" },
+		{ 409, "already-undone", "Already undone", "this run was undone before" },
+		{ 422, "reviews-exist", "Cannot undo", "reviews were already submitted for this run's assignments" },
+	};
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), map, ARRAY_LEN(map)))
 		return;
-	}
-	if (st == 409) {
-		req_problem(q, 409, "already-undone", "Already undone", "this run was undone before", NULL);
-		return;
-	}
-	if (st == 422) {
-		req_problem(q, 422, "reviews-exist", "Cannot undo",
-		    "reviews were already submitted for this run's assignments", NULL);
-		return;
-	}
 	char body[64];
 	int n = snprintf(body, sizeof body, "{\"run\":%s,\"undone\":true}", q->param[0]);
 	req_json(q, 200, body, (size_t)n);
@@ -411,21 +401,15 @@ on_extra(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
-	if (PQntuples(res) == 0 || atoi(PQgetvalue(res, 0, 0)) == 404) {
-		api_not_found(q, "no such application in this call");
+	static const struct status_problem map[] = {
+		{ 404, "not-found", "Not found", "no such application in this call" },
+		{ 409, "not-in-review", "Not in review",
+		  "an extra reviewer can be added only to an application in review" },
+		{ 422, "no-reviewer-left", "No reviewer available",
+		  "no panel member without conflict and with capacity left" },
+	};
+	if (api_answer_status(q, PQntuples(res) ? atoi(PQgetvalue(res, 0, 0)) : 404, map, ARRAY_LEN(map)))
 		return;
-	}
-	int st = atoi(PQgetvalue(res, 0, 0));
-	if (st == 409) {
-		req_problem(q, 409, "not-in-review", "Not in review",
-		    "an extra reviewer can be added only to an application in review", NULL);
-		return;
-	}
-	if (st == 422) {
-		req_problem(q, 422, "no-reviewer-left", "No reviewer available",
-		    "no panel member without conflict and with capacity left", NULL);
-		return;
-	}
 	struct sbuf b = {0};
 	sbuf_adds(&b, "{\"reviewer\":");
 	json_add_str(&b, PQgetvalue(res, 0, 1));
@@ -482,21 +466,15 @@ on_review_stored(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
+	static const struct status_problem map[] = {
+		{ 404, "not-found", "Not found", "you are not assigned to this application" },
+		{ 403, "conflict-of-interest", "Conflict of interest",
+		  "you have a conflict of interest with this organisation" },
+		{ 409, "decided", "Review closed", "the application is no longer in review (decided or withdrawn)" },
+	};
 	int st = atoi(PQgetvalue(res, 0, 0));
-	if (st == 404) {
-		api_not_found(q, "you are not assigned to this application");
+	if (api_answer_status(q, st, map, ARRAY_LEN(map)))
 		return;
-	}
-	if (st == 403) {
-		req_problem(q, 403, "conflict-of-interest", "Conflict of interest",
-		    "you have a conflict of interest with this organisation", NULL);
-		return;
-	}
-	if (st == 409) {
-		req_problem(q, 409, "decided", "Review closed",
-		    "the application is no longer in review (decided or withdrawn)", NULL);
-		return;
-	}
 	char body[96];
 	int n = snprintf(body, sizeof body, "{\"application\":\"%s\",\"stored\":true}", q->param[0]);
 	req_json(q, st, body, (size_t)n);
@@ -584,21 +562,13 @@ on_declined(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
-	int st = atoi(PQgetvalue(res, 0, 0));
-	if (st == 404) {
-		api_not_found(q, "you are not assigned to this application");
+	static const struct status_problem map[] = {
+		{ 404, "not-found", "Not found", "you are not assigned to this application" },
+		{ 409, "already-declined", "Already declined", "this assignment was already declined or ended" },
+		{ 422, "review-submitted", "Cannot decline", "you already submitted a review for this application" },
+	};
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), map, ARRAY_LEN(map)))
 		return;
-	}
-	if (st == 409) {
-		req_problem(q, 409, "already-declined", "Already declined",
-		    "this assignment was already declined or ended", NULL);
-		return;
-	}
-	if (st == 422) {
-		req_problem(q, 422, "review-submitted", "Cannot decline",
-		    "you already submitted a review for this application", NULL);
-		return;
-	}
 	struct sbuf b = {0};
 	sbuf_adds(&b, "{\"application\":");
 	json_add_str(&b, q->param[0]);
@@ -813,11 +783,8 @@ h_decisions(struct req *q)
 	errs = xcalloc(1, sizeof *errs);
 	int rc = form_decisions_extract(doc, &d, errs);
 	xmlFreeDoc(doc);
-	if (rc == 0 && strcmp(d.call_ref, q->param[0]) != 0) {
-		form_errors_add(errs, 0, 0, "/decisions/@call", "the decisions name call %s but were sent to call %s",
-		    d.call_ref, q->param[0]);
-		rc = -1;
-	}
+	if (rc == 0)
+		rc = api_check_call(errs, "/decisions/@call", d.call_ref, q->param[0]);
 	if (rc != 0) {
 		problem_422(q, "The decisions break a rule", errs);
 		free(errs);
