@@ -241,6 +241,21 @@ def test_decline_replacement(env):
     assert sql(env["db"], "SELECT count(*) FROM audit_log WHERE action = 'assignment.decline' AND subject=%s", (tB,))[0][0] == 1
 
 
+def test_conflict_found_after_assignment_blocks_the_review(env):
+    url = env["url"]
+    tC = env["apps"]["C"]
+    rev = env["by_app"][tC][-1]
+    doc = f'<conflict xmlns="{NS}"><reviewer>{rev}</reviewer><siret>{SIRET_C}</siret><reason>Lien familial</reason></conflict>'.encode()
+    assert requests.post(url + "/api/v1/conflicts", data=doc, headers=staff(env)).status_code == 201
+    p = problem(requests.put(f"{url}/api/v1/reviews/{tC}", data=review_doc(), headers=xml_headers(env[rev])), 403)
+    assert p["type"].endswith("/conflict-of-interest")
+    # and the dossier is no longer visible to them
+    problem(requests.get(f"{url}/api/v1/applications/{tC}", headers=auth(env[rev])), 404)
+    problem(requests.get(f"{url}/api/v1/reviews/{tC}", headers=auth(env[rev])), 404)
+    # providers never see reviews
+    problem(requests.get(f"{url}/api/v1/reviews/{tC}", headers=auth(env["provC"])), 403)
+
+
 def test_ranking_and_extra_reviewer(env):
     url = env["url"]
     tA = env["apps"]["A"]
