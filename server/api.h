@@ -50,6 +50,11 @@ void h_review_decline(struct req *q);
 void h_ranking(struct req *q);
 void h_decisions(struct req *q);
 
+void h_cohort_put(struct req *q);
+void h_outcomes(struct req *q);
+
+extern const struct db_stmt outcome_statements[];
+extern const int outcome_statement_count;
 extern const struct db_stmt review_statements[];
 extern const int review_statement_count;
 

@@ -21,6 +21,7 @@
 struct db_pool;
 struct hashpool;
 struct receipt_key;
+struct pseudonym_key;
 
 /** Per-process counters exported at /metrics. */
 #define METRIC_BUCKETS 12
@@ -38,6 +39,7 @@ struct app {
 	struct db_pool *db;
 	struct hashpool *hp;
 	struct receipt_key *key;
+	struct pseudonym_key *pkey;
 	int inflight;   /* requests accepted and not yet answered */
 	int unflushed;  /* replies handed to libevent, not yet fully written */
 	int draining;   /* SIGTERM received: finish in-flight, then exit */

@@ -53,6 +53,8 @@ static const struct cfg_entry table[] = {
 	  "seconds to receive a whole request" },
 	{ "receipt-key", T_STR, S(receipt_key), "var/receipt-key.pem", 0, 0, CFG_SERVER,
 	  "Ed25519 private key signing receipts (created if absent)" },
+	{ "pseudonym-key", T_STR, S(pseudonym_key), "var/pseudonym-key", 0, 0, CFG_SERVER | CFG_CTL,
+	  "HMAC key turning learner refs into pseudonyms (created if absent; keep it outside the database)" },
 	{ "hash-threads", T_INT, S(hash_threads), "2", 1, 64, CFG_SERVER,
 	  "threads per process hashing passwords off the event loop" },
 	{ "session-hours", T_INT, S(session_hours), "8", 1, 720, CFG_SERVER,

@@ -31,6 +31,7 @@ struct gen_config {
 	int idle_timeout;
 	int request_timeout;
 	char *receipt_key;
+	char *pseudonym_key;
 	int hash_threads;
 	int session_hours;
 	int pbkdf2_iterations;

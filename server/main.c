@@ -27,6 +27,7 @@
 #include "db.h"
 #include "framing.h"
 #include "hashpool.h"
+#include "pseudonym.h"
 #include "receipt.h"
 
 static struct event *drain_timer;
@@ -96,13 +97,14 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 
 /* One process's life: loop until drained. */
 static int
-serve(const struct gen_config *cfg, int fd, struct receipt_key *key)
+serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseudonym_key *pkey)
 {
 	struct app app = {0};
 	struct event *sigs[2];
 
 	app.cfg = cfg;
 	app.key = key;
+	app.pkey = pkey;
 	app.started_us = now_usec();
 	app.base = event_base_new();
 	app.http = app.base ? evhttp_new(app.base) : NULL;
@@ -130,16 +132,19 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key)
 		return 1;
 	}
 	app.metrics = xcalloc((size_t)route_count + 1, sizeof *app.metrics);
-	struct db_stmt *stmts = xcalloc((size_t)(app_statement_count + review_statement_count), sizeof *stmts);
+	size_t nstmts = (size_t)(app_statement_count + review_statement_count + outcome_statement_count);
+	struct db_stmt *stmts = xcalloc(nstmts, sizeof *stmts);
 	memcpy(stmts, app_statements, (size_t)app_statement_count * sizeof *stmts);
 	memcpy(stmts + app_statement_count, review_statements, (size_t)review_statement_count * sizeof *stmts);
+	memcpy(stmts + app_statement_count + review_statement_count, outcome_statements,
+	    (size_t)outcome_statement_count * sizeof *stmts);
 	struct db_pool_config dbc = {
 		.conninfo = cfg->database_url,
 		.connections = cfg->db_connections,
 		.queue_max = cfg->db_queue_max,
 		.query_timeout_ms = cfg->db_timeout_ms,
 		.stmts = stmts,
-		.nstmts = (size_t)(app_statement_count + review_statement_count),
+		.nstmts = nstmts,
 	};
 	app.db = db_pool_new(app.base, &dbc);
 	app.hp = hashpool_new(app.base, cfg->hash_threads, 256, (unsigned)cfg->pbkdf2_iterations);
@@ -197,12 +202,15 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	struct receipt_key *key = NULL;
+	struct pseudonym_key *pkey = NULL;
 	int fd = -1;
 	if (xmlform_init(cfg.forms_dir, err, sizeof err) != 0 ||
 	    (key = receipt_key_load(cfg.receipt_key, err, sizeof err)) == NULL ||
+	    (pkey = pseudonym_key_load(cfg.pseudonym_key, err, sizeof err)) == NULL ||
 	    (fd = listen_socket(cfg.listen, cfg.port, err, sizeof err)) < 0) {
 		fprintf(stderr, "gen-server: %s\n", err);
 		receipt_key_free(key);
+		pseudonym_key_free(pkey);
 		xmlform_shutdown();
 		config_free(&cfg);
 		return 1;
@@ -213,14 +221,14 @@ main(int argc, char **argv)
 	sigaddset(&stopsigs, SIGINT);
 	sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 	if (cfg.workers == 1) {
-		rc = serve(&cfg, fd, key);
+		rc = serve(&cfg, fd, key, pkey);
 	} else {
 		pid_t *kids = xcalloc((size_t)cfg.workers, sizeof *kids);
 		for (int i = 0; i < cfg.workers; i++) {
 			kids[i] = fork();
 			if (kids[i] == 0) {
 				free(kids);
-				rc = serve(&cfg, fd, key);
+				rc = serve(&cfg, fd, key, pkey);
 				_exit(rc);
 			}
 		}
@@ -258,7 +266,7 @@ main(int argc, char **argv)
 					free(kids);
 					signal(SIGTERM, SIG_DFL);
 					signal(SIGINT, SIG_DFL);
-					_exit(serve(&cfg, fd, key));
+					_exit(serve(&cfg, fd, key, pkey));
 				}
 				sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 				if (k > 0) {
@@ -277,6 +285,7 @@ main(int argc, char **argv)
 	}
 	close(fd);
 	receipt_key_free(key);
+	pseudonym_key_free(pkey);
 	xmlform_shutdown();
 	config_free(&cfg);
 	return rc;

@@ -224,9 +224,10 @@ on_query_done(void *arg, PGresult *res, const char *errmsg)
 	}
 	if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
 		const char *st = db_sqlstate(res);
-		/* Connection-class and shutdown errors: the database is away. */
-		if (strncmp(st, "08", 2) == 0 || strncmp(st, "57", 2) == 0 ||
-		    strcmp(st, "53300") == 0) {
+		/* Connection-class and shutdown errors: the database is away.
+		 * (08P01, a protocol violation, is our bug: a 500, logged.) */
+		if ((strncmp(st, "08", 2) == 0 && strcmp(st, "08P01") != 0) ||
+		    strncmp(st, "57", 2) == 0 || strcmp(st, "53300") == 0) {
 			req_unavailable(q, "database unavailable");
 			return;
 		}

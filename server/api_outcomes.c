@@ -1,0 +1,420 @@
+/* api_outcomes.c - cohort reports and the outcome figures (DESIGN §3, §6).
+ *
+ * A report is validated (schema, then the cohort rules), its learner refs
+ * are replaced by keyed pseudonyms, its counts are computed here, and one
+ * SQL function stores the version, the learners and the rollups in one
+ * transaction. The figures are then sums of rollup rows, never a scan of
+ * learners; fig_compute() (figures.c) turns sums into the contract's
+ * numbers. */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libxml/tree.h>
+
+#include "auth.h"
+#include "db.h"
+#include "figures.h"
+#include "form.h"
+#include "pseudonym.h"
+
+#define COUNT_COLUMNS \
+	"sum(cohorts)::bigint, sum(planned_seats)::bigint, sum(learners)::bigint, sum(women)::bigint, " \
+	"sum(priority_area)::bigint, sum(low_qualification)::bigint, sum(rural)::bigint, " \
+	"sum(job_seeker)::bigint, sum(dropped)::bigint, sum(exited)::bigint, sum(outcome_reported)::bigint, " \
+	"sum(positive)::bigint, sum(duration_days)::bigint"
+
+/* $1 year, $2 region, $3 family, $4 call ref, $5 siret, $6 group_by, $7 programme */
+#define FILTERS \
+	" WHERE ($1::int IS NULL OR year = $1::int) AND ($2::text IS NULL OR region = $2)" \
+	" AND ($3::text IS NULL OR family = $3) AND ($4::text IS NULL OR call_id = (SELECT id FROM calls WHERE ref = $4))" \
+	" AND ($5::text IS NULL OR siret = $5)"
+#define GROUP_KEY \
+	"CASE $6::text WHEN 'year' THEN year::text WHEN 'region' THEN region WHEN 'family' THEN family" \
+	" WHEN 'call' THEN (SELECT ref FROM calls c WHERE c.id = call_id) WHEN 'provider' THEN siret"
+
+const struct db_stmt outcome_statements[] = {
+	{ "oc_report",
+	  "SELECT status, version FROM gen_cohort_report($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+	  "ARRAY(SELECT jsonb_array_elements_text($10::jsonb)::int), $11::jsonb)", 11 },
+	{ "oc_figures_rollup",
+	  "SELECT g, " COUNT_COLUMNS " FROM (SELECT " GROUP_KEY " ELSE '' END AS g, * FROM outcome_rollup"
+	  FILTERS " AND $7::text IS NULL) x GROUP BY GROUPING SETS ((g), ()) ORDER BY g NULLS FIRST", 7 },
+	{ "oc_figures_cohorts",
+	  "SELECT g, sum(1)::bigint, sum(planned_seats)::bigint, sum(learners)::bigint, sum(women)::bigint, "
+	  "sum(priority_area)::bigint, sum(low_qualification)::bigint, sum(rural)::bigint, "
+	  "sum(job_seeker)::bigint, sum(dropped)::bigint, sum(exited)::bigint, sum(outcome_reported)::bigint, "
+	  "sum(positive)::bigint, sum(duration_days)::bigint "
+	  "FROM (SELECT " GROUP_KEY " WHEN 'programme' THEN programme ELSE '' END AS g, * FROM cohorts"
+	  FILTERS " AND ($7::text IS NULL OR programme = $7)) x GROUP BY GROUPING SETS ((g), ()) "
+	  "ORDER BY g NULLS FIRST", 7 },
+	{ "oc_targets",
+	  "SELECT 'call', (SELECT string_agg(metric || '=' || min_tenths, ',') FROM targets t "
+	  "  JOIN calls c ON c.id = t.call_id WHERE c.ref = $1), NULL "
+	  "UNION ALL SELECT 'programme', NULL, (SELECT encode(v.body, 'hex') FROM applications a "
+	  "  JOIN application_versions v ON v.application_id = a.id AND v.version = a.current_version "
+	  "  WHERE a.tracking = $2)", 2 },
+};
+const int outcome_statement_count = (int)ARRAY_LEN(outcome_statements);
+
+/* ---- cohort reports ---- */
+
+/* The counts of DESIGN §6 for one cohort, from its learners. */
+static void
+cohort_counts(const struct cohort_doc *c, int64_t out[11])
+{
+	memset(out, 0, 11 * sizeof out[0]);
+	for (int i = 0; i < c->n_learners; i++) {
+		const struct cohort_learner *l = &c->learners[i];
+		int exited = l->status == LEARNER_COMPLETED || l->status == LEARNER_DROPPED;
+		out[0]++;
+		out[1] += l->gender == 'F';
+		out[2] += l->priority_area != 0;
+		out[3] += qualification_low(l->qualification) != 0;
+		out[4] += l->rural != 0;
+		out[5] += l->job_seeker != 0;
+		out[6] += l->status == LEARNER_DROPPED;
+		out[7] += exited;
+		out[8] += exited && l->has_outcome && l->outcome != OUTCOME_UNKNOWN;
+		out[9] += exited && l->has_outcome && outcome_kind_positive(l->outcome);
+	}
+	struct tm a = {0}, b = {0};
+	strptime(c->start_date, "%Y-%m-%d", &a);
+	strptime(c->end_date, "%Y-%m-%d", &b);
+	out[10] = (int64_t)((timegm(&b) - timegm(&a)) / 86400);
+}
+
+static const char *
+qualification_text(int q)
+{
+	static const char *const names[] = { "none", "1", "2", "3", "4", "5", "6", "7", "8" };
+	return q >= 0 && q <= 8 ? names[q] : "none";
+}
+
+static void
+on_report_stored(struct req *q, PGresult *res)
+{
+	if (!api_result_ok(q, res))
+		return;
+	int st = atoi(PQgetvalue(res, 0, 0));
+	if (st == 404) {
+		api_not_found(q, "no such programme of yours");
+		return;
+	}
+	char body[160];
+	int n = snprintf(body, sizeof body, "{\"programme\":\"%s\",\"cohort\":\"%s\",\"version\":%s}",
+	    q->param[0], q->param[1], PQgetvalue(res, 0, 1));
+	req_json(q, st, body, (size_t)n);
+}
+
+void
+h_cohort_put(struct req *q)
+{
+	enum form_kind kind;
+	xmlDocPtr doc = api_parse_body(q, &kind, FORM_COHORT_REPORT, FORM_UNKNOWN);
+	struct form_errors *errs;
+	struct cohort_doc c = {0};
+	char today[11];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (doc == NULL)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(today, sizeof today, "%Y-%m-%d", &tm);
+	errs = xcalloc(1, sizeof *errs);
+	int rc = form_cohort_extract(doc, &c, errs);
+	if (rc == 0) {
+		if (strcmp(c.programme, q->param[0]) != 0)
+			form_errors_add(errs, c.root_line, c.root_column, "/cohortReport/@programme",
+			    "the report names programme %s but was sent to %s", c.programme, q->param[0]);
+		if (strcmp(c.cohort, q->param[1]) != 0)
+			form_errors_add(errs, c.root_line, c.root_column, "/cohortReport/@cohort",
+			    "the report names cohort %s but was sent to %s", c.cohort, q->param[1]);
+		form_cohort_check(&c, today, errs);
+	}
+	if (rc != 0 || errs->count > 0) {
+		req_problem(q, 422, "rule-violation", "The cohort report breaks a rule",
+		    "nothing was stored", errs);
+		free(errs);
+		form_cohort_free(&c);
+		xmlFreeDoc(doc);
+		return;
+	}
+	free(errs);
+	/* Pseudonyms: into the stored document (refs replaced) and the rows. */
+	struct sbuf learners = {0};
+	char pseudo[65];
+	int i = 0;
+	sbuf_addc(&learners, '[');
+	for (xmlNodePtr n = xmlDocGetRootElement(doc)->children; n != NULL; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "learner") != 0 || i >= c.n_learners)
+			continue;
+		const struct cohort_learner *l = &c.learners[i++];
+		pseudonym_hex(q->app->pkey, l->ref, strlen(l->ref), pseudo);
+		xmlSetProp(n, BAD_CAST "ref", BAD_CAST pseudo);
+		if (learners.len > 1)
+			sbuf_addc(&learners, ',');
+		sbuf_printf(&learners, "{\"p\":\"%s\",\"g\":\"%c\",\"b\":%d,\"q\":\"%s\",\"pa\":%s,\"ru\":%s,"
+		    "\"js\":%s,\"r\":\"%s\",\"s\":\"%s\"", pseudo, l->gender, l->birth_year,
+		    qualification_text(l->qualification), l->priority_area ? "true" : "false",
+		    l->rural ? "true" : "false", l->job_seeker ? "true" : "false", l->region,
+		    learner_status_name(l->status));
+		if (l->has_exit)
+			sbuf_printf(&learners, ",\"x\":\"%s\"", l->exit_date);
+		if (l->has_qpv)
+			sbuf_printf(&learners, ",\"qpv\":\"%s\"", l->qpv_code);
+		if (l->has_outcome)
+			sbuf_printf(&learners, ",\"o\":\"%s\",\"oa\":\"%s\"", outcome_kind_name(l->outcome), l->outcome_at);
+		sbuf_addc(&learners, '}');
+	}
+	sbuf_addc(&learners, ']');
+	xmlChar *stored = NULL;
+	int stored_len = 0;
+	xmlDocDumpMemoryEnc(doc, &stored, &stored_len, "UTF-8");
+	xmlFreeDoc(doc);
+
+	int64_t counts[11];
+	cohort_counts(&c, counts);
+	struct sbuf cj = {0};
+	sbuf_addc(&cj, '[');
+	for (int k = 0; k < 11; k++)
+		sbuf_printf(&cj, "%s%lld", k ? "," : "", (long long)counts[k]);
+	sbuf_addc(&cj, ']');
+	char sha[65], seats[16];
+	auth_sha256_hex(q->body, q->body_len, sha);
+	snprintf(seats, sizeof seats, "%d", c.planned_seats);
+	const char *values[11] = { q->who.user_id_text, q->param[0], q->param[1], (const char *)stored, sha,
+		c.start_date, c.end_date, seats, c.region, cj.data, learners.data };
+	int lengths[11] = { -1, -1, -1, stored_len, -1, -1, -1, -1, -1, -1, -1 };
+	req_query(q, "oc_report", 11, values, lengths, on_report_stored);
+	xmlFree(stored);
+	sbuf_free(&cj);
+	sbuf_free(&learners);
+	form_cohort_free(&c);
+}
+
+/* ---- figures ---- */
+
+struct figures_state {
+	char *filter[7]; /* year, region, family, call, provider, group_by, programme */
+	int csv;
+	struct fig_targets targets;
+};
+
+static void
+free_figures(void *p)
+{
+	struct figures_state *s = p;
+
+	for (int i = 0; i < 7; i++)
+		free(s->filter[i]);
+	free(s);
+}
+
+static void
+row_counts(PGresult *res, int row, struct fig_counts *c)
+{
+	int64_t v[13];
+
+	for (int i = 0; i < 13; i++)
+		v[i] = PQgetisnull(res, row, i + 1) ? 0 : strtoll(PQgetvalue(res, row, i + 1), NULL, 10);
+	c->cohorts = v[0];
+	c->planned_seats = v[1];
+	c->learners = v[2];
+	c->women = v[3];
+	c->priority_area = v[4];
+	c->low_qualification = v[5];
+	c->rural = v[6];
+	c->job_seeker = v[7];
+	c->dropped = v[8];
+	c->exited = v[9];
+	c->outcome_reported = v[10];
+	c->positive = v[11];
+	c->duration_days_sum = v[12];
+}
+
+static void
+on_figures(struct req *q, PGresult *res)
+{
+	struct figures_state *s = q->state;
+	struct sbuf b = {0};
+	struct fig_values total;
+	struct fig_counts zero = {0}, c;
+	int n = PQntuples(res), have_total = 0;
+
+	if (!api_result_ok(q, res))
+		return;
+	/* The total row is the grouping set (): its key is NULL. */
+	for (int i = 0; i < n; i++)
+		if (PQgetisnull(res, i, 0)) {
+			row_counts(res, i, &c);
+			fig_compute(&c, &s->targets, &total);
+			have_total = 1;
+		}
+	if (!have_total)
+		fig_compute(&zero, &s->targets, &total);
+	if (s->csv)
+		fig_write_csv_header(&b);
+	else {
+		sbuf_adds(&b, "{\"total\":");
+		fig_write_json(&total, &b);
+		sbuf_adds(&b, ",\"groups\":[");
+	}
+	int first = 1;
+	for (int i = 0; s->filter[5] != NULL && i < n; i++) {
+		if (PQgetisnull(res, i, 0))
+			continue;
+		struct fig_values v;
+		row_counts(res, i, &c);
+		fig_compute(&c, &s->targets, &v);
+		if (s->csv) {
+			fig_write_csv_row(PQgetvalue(res, i, 0), &v, &b);
+			continue;
+		}
+		sbuf_adds(&b, first ? "{\"group\":" : ",{\"group\":");
+		first = 0;
+		json_add_str(&b, PQgetvalue(res, i, 0));
+		sbuf_addc(&b, ',');
+		fig_write_json_members(&v, &b);
+		sbuf_addc(&b, '}');
+	}
+	if (s->csv) {
+		fig_write_csv_row("total", &total, &b);
+		req_header(q, "Content-Disposition", "attachment; filename=\"outcomes.csv\"");
+		req_reply(q, 200, "text/csv; charset=utf-8", b.data, b.len);
+	} else {
+		sbuf_adds(&b, "]}");
+		req_json(q, 200, b.data, b.len);
+	}
+	sbuf_free(&b);
+}
+
+static void
+run_figures(struct req *q)
+{
+	struct figures_state *s = q->state;
+	int by_cohort = s->filter[6] != NULL || (s->filter[5] && strcmp(s->filter[5], "programme") == 0);
+	const char *values[7];
+
+	for (int i = 0; i < 7; i++)
+		values[i] = s->filter[i];
+	req_query(q, by_cohort ? "oc_figures_cohorts" : "oc_figures_rollup", 7, values, NULL, on_figures);
+}
+
+static void
+on_targets(struct req *q, PGresult *res)
+{
+	struct figures_state *s = q->state;
+
+	if (!api_result_ok(q, res))
+		return;
+	fig_targets_national(&s->targets);
+	if (s->filter[6] != NULL) {
+		/* One programme: its commitments are its targets. */
+		if (PQgetisnull(res, 1, 2)) {
+			api_not_found(q, "no such programme");
+			return;
+		}
+		const char *hex = PQgetvalue(res, 1, 2);
+		size_t len = strlen(hex) / 2;
+		char *body = xmalloc(len + 1);
+		hex_decode(hex, len, (unsigned char *)body);
+		struct form_errors *errs = xcalloc(1, sizeof *errs);
+		enum form_kind kind;
+		xmlDocPtr doc = xmlform_parse(body, len, &kind, errs);
+		free(errs);
+		free(body);
+		if (doc != NULL) {
+			struct app_doc a;
+			form_app_extract(doc, kind, &a);
+			xmlFreeDoc(doc);
+			memset(&s->targets, 0, sizeof s->targets);
+			s->targets.set[FIG_METRIC_WOMEN] = 1;
+			s->targets.tenths[FIG_METRIC_WOMEN] = a.women_tenths;
+			s->targets.set[FIG_METRIC_PRIORITY_AREA] = 1;
+			s->targets.tenths[FIG_METRIC_PRIORITY_AREA] = a.priority_area_tenths;
+			s->targets.set[FIG_METRIC_LOW_QUALIFICATION] = 1;
+			s->targets.tenths[FIG_METRIC_LOW_QUALIFICATION] = a.low_qualification_tenths;
+			s->targets.set[FIG_METRIC_POSITIVE_OUTCOME] = 1;
+			s->targets.tenths[FIG_METRIC_POSITIVE_OUTCOME] = a.positive_outcome_tenths;
+		}
+	} else if (s->filter[3] != NULL) {
+		/* One call: the call's targets. */
+		memset(&s->targets, 0, sizeof s->targets);
+		char *list = PQgetisnull(res, 0, 1) ? xstrdup("") : xstrdup(PQgetvalue(res, 0, 1)), *save = NULL;
+		for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(t, '=');
+			if (eq == NULL)
+				continue;
+			*eq = '\0';
+			for (int m = 0; m < FIG_METRIC_COUNT; m++)
+				if (strcmp(fig_metric_name((enum fig_metric)m), t) == 0) {
+					s->targets.set[m] = 1;
+					s->targets.tenths[m] = atoi(eq + 1);
+				}
+		}
+		free(list);
+	}
+	run_figures(q);
+}
+
+/* Validate one filter; returns 0, or -1 after answering 400. */
+static int
+take_filter(struct req *q, const char *name, char **out)
+{
+	char *v = req_query_param(q, name);
+	int ok = 1;
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (strcmp(name, "year") == 0) {
+		int64_t y;
+		ok = parse_int64(v, 2000, 2100, &y) == 0;
+	} else if (strcmp(name, "region") == 0) {
+		ok = region_index(v) >= 0;
+	} else if (strcmp(name, "family") == 0) {
+		ok = family_from_name(v) >= 0;
+	} else if (strcmp(name, "provider") == 0) {
+		ok = strlen(v) == 14 && strspn(v, "0123456789") == 14;
+	} else if (strcmp(name, "group_by") == 0) {
+		static const char *const keys[] = { "year", "region", "family", "call", "provider", "programme" };
+		ok = 0;
+		for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+			ok |= strcmp(keys[i], v) == 0;
+	} else {
+		size_t n = strlen(v);
+		ok = n >= 1 && n <= 32 && strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
+	}
+	if (!ok) {
+		char detail[160];
+		snprintf(detail, sizeof detail, "the %s filter has an unusable value", name);
+		free(v);
+		req_problem(q, 400, "bad-filter", "Bad filter", detail, NULL);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+void
+h_outcomes(struct req *q)
+{
+	static const char *const names[7] = { "year", "region", "family", "call", "provider", "group_by", "programme" };
+	struct figures_state *s = xcalloc(1, sizeof *s);
+
+	q->state = s;
+	q->free_state = free_figures;
+	for (int i = 0; i < 7; i++)
+		if (take_filter(q, names[i], &s->filter[i]) != 0)
+			return;
+	char *format = req_query_param(q, "format");
+	s->csv = format != NULL && strcmp(format, "csv") == 0;
+	free(format);
+	const char *values[2] = { s->filter[3], s->filter[6] };
+	req_query(q, "oc_targets", 2, values, NULL, on_targets);
+}
