@@ -161,3 +161,21 @@ BEGIN
     PERFORM gen_audit('user:' || v_email, 'cohort.report', p_programme || '/' || p_code,
                       'version ' || version, p_sha);
 END $$;
+
+-- Programmes whose latest cohort falls below a target (DESIGN §6 statuses),
+-- flagged by the worker's daily outcome_alerts job. An alert stays open
+-- while the figure stays below; it is closed when a later check finds the
+-- figure back at or above `near`.
+CREATE TABLE programme_alerts (
+    id          bigserial PRIMARY KEY,
+    programme   text NOT NULL REFERENCES programmes (tracking),
+    cohort      text NOT NULL,
+    metric      text NOT NULL,
+    value       numeric(5,1),
+    target      numeric(5,1) NOT NULL,
+    opened_at   timestamptz NOT NULL DEFAULT now(),
+    closed_at   timestamptz
+);
+CREATE UNIQUE INDEX programme_alerts_open ON programme_alerts (programme, metric) WHERE closed_at IS NULL;
+
+CREATE UNIQUE INDEX jobs_daily_alerts ON jobs (kind, (payload->>'day')) WHERE kind = 'outcome_alerts';

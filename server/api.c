@@ -997,6 +997,7 @@ const struct route routes[] = {
 	{ EVHTTP_REQ_POST, "/api/v1/calls/{}/decisions", ROLE_STAFF, h_decisions, "decisions" },
 	{ EVHTTP_REQ_PUT, "/api/v1/programmes/{}/cohorts/{}", ROLE_PROVIDER, h_cohort_put, "cohort_put" },
 	{ EVHTTP_REQ_GET, "/api/v1/dashboard/outcomes", ROLE_STAFF, h_outcomes, "outcomes" },
+	{ EVHTTP_REQ_GET, "/api/v1/dashboard/alerts", ROLE_STAFF, h_alerts, "alerts" },
 	{ EVHTTP_REQ_GET, "/api/v1/jobs/{}", ROLE_STAFF, h_job_get, "job_get" },
 };
 const int route_count = (int)ARRAY_LEN(routes);

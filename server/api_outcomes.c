@@ -51,6 +51,11 @@ const struct db_stmt outcome_statements[] = {
 	  "FROM (SELECT " GROUP_KEY " WHEN 'programme' THEN programme ELSE '' END AS g, * FROM cohorts"
 	  FILTERS " AND ($7::text IS NULL OR programme = $7)) x GROUP BY GROUPING SETS ((g), ()) "
 	  "ORDER BY g NULLS FIRST", 7 },
+	{ "oc_alerts",
+	  "SELECT json_build_object('alerts', coalesce(json_agg(json_build_object('programme', programme, "
+	  "  'cohort', cohort, 'metric', metric, 'value', value, 'target', target, "
+	  "  'openedAt', gen_utc_text(opened_at)) ORDER BY programme, metric), '[]'))::text "
+	  "FROM programme_alerts WHERE closed_at IS NULL", 0 },
 	{ "oc_targets",
 	  "SELECT 'call', (SELECT string_agg(metric || '=' || min_tenths, ',') FROM targets t "
 	  "  JOIN calls c ON c.id = t.call_id WHERE c.ref = $1), NULL "
@@ -417,4 +422,10 @@ h_outcomes(struct req *q)
 	free(format);
 	const char *values[2] = { s->filter[3], s->filter[6] };
 	req_query(q, "oc_targets", 2, values, NULL, on_targets);
+}
+
+void
+h_alerts(struct req *q)
+{
+	req_query(q, "oc_alerts", 0, NULL, NULL, api_json_row);
 }

@@ -6,6 +6,7 @@
 
 #include "assign_job.h"
 #include "deliver.h"
+#include "alerts.h"
 #include "expiry.h"
 #include "screen.h"
 
@@ -16,6 +17,7 @@ static const struct {
 	{ "screen", screen_run },
 	{ "deliver", deliver_run },
 	{ "label_expiry", expiry_run },
+	{ "outcome_alerts", alerts_run },
 	{ "assign", assign_job_run },
 };
 

@@ -212,9 +212,15 @@ queue_backoff_ms(int attempts, unsigned rnd)
 int
 queue_schedule_daily(PGconn *c, char *err, size_t errlen)
 {
-	return pg_run(c,
+	if (pg_run(c,
 	    "INSERT INTO jobs (kind, payload) "
 	    "VALUES ('label_expiry', jsonb_build_object('day', current_date::text)) "
 	    "ON CONFLICT (kind, (payload->>'day')) WHERE kind = 'label_expiry' DO NOTHING",
+	    0, NULL, err, errlen) != 0)
+		return -1;
+	return pg_run(c,
+	    "INSERT INTO jobs (kind, payload) "
+	    "VALUES ('outcome_alerts', jsonb_build_object('day', current_date::text)) "
+	    "ON CONFLICT (kind, (payload->>'day')) WHERE kind = 'outcome_alerts' DO NOTHING",
 	    0, NULL, err, errlen);
 }

@@ -383,3 +383,47 @@ def test_label_validity_and_expiry(env):
     assert sql(env["db"], "SELECT count(*) FROM outbox WHERE kind='label-expiry-soon'")[0][0] == 1
     assert sql(env["db"], "SELECT count(*) FROM audit_log WHERE subject=%s AND detail='labelled->expired'",
                (ts[0],))[0][0] == 1
+
+
+def cohort_report(programme, code, women, total=20):
+    learners = "".join(
+        f'<learner ref="L{i:03d}" gender="{"F" if i < women else "M"}" birthYear="1998" qualification="4" '
+        f'priorityArea="true" rural="false" jobSeeker="true" region="32" status="enrolled"/>'
+        for i in range(total))
+    return (f'<cohortReport xmlns="{NS}" programme="{programme}" cohort="{code}"><startDate>2026-01-05</startDate>'
+            f"<endDate>2026-09-30</endDate><plannedSeats>24</plannedSeats><region>32</region>{learners}"
+            f"</cohortReport>").encode()
+
+
+def run_alerts(env):
+    sql(env["db"], "INSERT INTO jobs (kind, payload) VALUES ('outcome_alerts', jsonb_build_object('day', current_date::text)) "
+                   "ON CONFLICT (kind, (payload->>'day')) WHERE kind = 'outcome_alerts' DO NOTHING")
+    sql(env["db"], "UPDATE jobs SET state='queued', run_at=now(), attempts=0, result=NULL WHERE kind='outcome_alerts'; "
+                   "NOTIFY gen_jobs")
+    wait_for(lambda: sql(env["db"], "SELECT state = 'done' AND result IS NOT NULL FROM jobs WHERE kind='outcome_alerts'")[0][0],
+             what="alerts job")
+
+
+def test_outcome_alerts(env):
+    url = env["url"]
+    tA = env["apps"]["A"]  # funded in test_decisions; its commitment: 40 % women
+    r = requests.put(f"{url}/api/v1/programmes/{tA}/cohorts/C1", data=cohort_report(tA, "C1", women=2),
+                     headers=xml_headers(env["provA"]))
+    assert r.status_code == 201, r.text
+    run_alerts(env)
+    alerts = requests.get(url + "/api/v1/dashboard/alerts", headers=auth(env["staff"])).json()["alerts"]
+    women = [a for a in alerts if a["programme"] == tA and a["metric"] == "women"]
+    assert len(women) == 1 and float(women[0]["value"]) == 10.0 and float(women[0]["target"]) == 40.0
+    assert sql(env["db"], "SELECT count(*) FROM outbox WHERE kind='outcome-alert' AND recipient='a@orga.test'")[0][0] >= 1
+    # running again does not open a second alert or notify again
+    n = sql(env["db"], "SELECT count(*) FROM outbox WHERE kind='outcome-alert'")[0][0]
+    run_alerts(env)
+    assert sql(env["db"], "SELECT count(*) FROM outbox WHERE kind='outcome-alert'")[0][0] == n
+    # a corrected report brings the figure back: the alert closes
+    r = requests.put(f"{url}/api/v1/programmes/{tA}/cohorts/C1", data=cohort_report(tA, "C1", women=12),
+                     headers=xml_headers(env["provA"]))
+    assert r.status_code == 200 and r.json()["version"] == 2
+    run_alerts(env)
+    alerts = requests.get(url + "/api/v1/dashboard/alerts", headers=auth(env["staff"])).json()["alerts"]
+    assert not [a for a in alerts if a["programme"] == tA and a["metric"] == "women"]
+    problem(requests.get(url + "/api/v1/dashboard/alerts", headers=auth(env["provA"])), 403)

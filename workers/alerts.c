@@ -1,0 +1,131 @@
+/* alerts.c - see alerts.h. */
+#include "alerts.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "figures.h"
+#include "form.h"
+#include "pg.h"
+#include "xmlform.h"
+
+/* Targets of one programme: its application's commitments. */
+static int
+programme_targets(const char *hex, struct fig_targets *t)
+{
+	size_t len = strlen(hex) / 2;
+	char *body = xmalloc(len + 1);
+	struct form_errors *errs = xcalloc(1, sizeof *errs);
+	enum form_kind kind;
+	struct app_doc a;
+
+	hex_decode(hex, len, (unsigned char *)body);
+	xmlDocPtr doc = xmlform_parse(body, len, &kind, errs);
+	free(body);
+	free(errs);
+	if (doc == NULL)
+		return -1;
+	form_app_extract(doc, kind, &a);
+	xmlFreeDoc(doc);
+	memset(t, 0, sizeof *t);
+	t->set[FIG_METRIC_WOMEN] = t->set[FIG_METRIC_PRIORITY_AREA] = 1;
+	t->set[FIG_METRIC_LOW_QUALIFICATION] = t->set[FIG_METRIC_POSITIVE_OUTCOME] = 1;
+	t->tenths[FIG_METRIC_WOMEN] = a.women_tenths;
+	t->tenths[FIG_METRIC_PRIORITY_AREA] = a.priority_area_tenths;
+	t->tenths[FIG_METRIC_LOW_QUALIFICATION] = a.low_qualification_tenths;
+	t->tenths[FIG_METRIC_POSITIVE_OUTCOME] = a.positive_outcome_tenths;
+	return 0;
+}
+
+/* The figure a target metric is compared with. */
+static enum fig_id
+metric_figure(enum fig_metric m)
+{
+	switch (m) {
+	case FIG_METRIC_WOMEN: return FIG_WOMEN_SHARE;
+	case FIG_METRIC_PRIORITY_AREA: return FIG_PRIORITY_AREA_SHARE;
+	case FIG_METRIC_LOW_QUALIFICATION: return FIG_LOW_QUALIFICATION_SHARE;
+	case FIG_METRIC_POSITIVE_OUTCOME: return FIG_POSITIVE_OUTCOME_RATE;
+	default: return FIG_FILL_RATE;
+	}
+}
+
+enum job_status
+alerts_run(PGconn *conn, const struct job *job, struct sbuf *result, char *err, size_t errlen)
+{
+	PGresult *res = pg_exec(conn,
+	    "SELECT DISTINCT ON (c.programme) c.programme, c.code, c.planned_seats, c.learners, c.women, "
+	    "  c.priority_area, c.low_qualification, c.rural, c.job_seeker, c.dropped, c.exited, "
+	    "  c.outcome_reported, c.positive, c.duration_days, encode(v.body, 'hex'), u.email "
+	    "FROM cohorts c JOIN programmes p ON p.tracking = c.programme "
+	    "JOIN applications a ON a.id = p.application_id "
+	    "JOIN application_versions v ON v.application_id = a.id AND v.version = a.current_version "
+	    "JOIN users u ON u.id = a.submitted_by "
+	    "ORDER BY c.programme, c.start_date DESC, c.code DESC", 0, NULL, 0, err, errlen);
+	int opened = 0, closed = 0, checked = 0;
+
+	if (res == NULL)
+		return JOB_RETRY;
+	for (int i = 0; i < PQntuples(res); i++) {
+		struct fig_counts c = {0};
+		struct fig_targets t;
+		struct fig_values v;
+		if (programme_targets(PQgetvalue(res, i, 14), &t) != 0)
+			continue;
+		c.cohorts = 1;
+		c.planned_seats = atoll(PQgetvalue(res, i, 2));
+		c.learners = atoll(PQgetvalue(res, i, 3));
+		c.women = atoll(PQgetvalue(res, i, 4));
+		c.priority_area = atoll(PQgetvalue(res, i, 5));
+		c.low_qualification = atoll(PQgetvalue(res, i, 6));
+		c.rural = atoll(PQgetvalue(res, i, 7));
+		c.job_seeker = atoll(PQgetvalue(res, i, 8));
+		c.dropped = atoll(PQgetvalue(res, i, 9));
+		c.exited = atoll(PQgetvalue(res, i, 10));
+		c.outcome_reported = atoll(PQgetvalue(res, i, 11));
+		c.positive = atoll(PQgetvalue(res, i, 12));
+		c.duration_days_sum = atoll(PQgetvalue(res, i, 13));
+		fig_compute(&c, &t, &v);
+		checked++;
+		for (int m = 0; m < FIG_METRIC_COUNT; m++) {
+			if (!v.targets[m].set || v.targets[m].status == FIG_STATUS_NULL)
+				continue;
+			char value[16], target[16];
+			const struct fig_value *fv = &v.v[metric_figure((enum fig_metric)m)];
+			format_scaled(fv->tenths, 1, value, sizeof value);
+			format_scaled(v.targets[m].tenths, 1, target, sizeof target);
+			const char *params[6] = { PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+				fig_metric_name((enum fig_metric)m), value, target, PQgetvalue(res, i, 15) };
+			PGresult *r2;
+			if (v.targets[m].status == FIG_STATUS_BELOW) {
+				r2 = pg_exec(conn,
+				    "WITH a AS (INSERT INTO programme_alerts (programme, cohort, metric, value, target) "
+				    "  VALUES ($1, $2, $3, $4::numeric, $5::numeric) "
+				    "  ON CONFLICT (programme, metric) WHERE closed_at IS NULL DO NOTHING RETURNING id) "
+				    "SELECT count(*), (SELECT gen_notify('outcome-alert', $6, 'Objectif non atteint : ' || $1, "
+				    "  'Cohorte ' || $2 || ' : ' || $3 || ' ' || $4 || ' % pour un objectif de ' || $5 || ' %.') "
+				    "  FROM a) FROM a", 6, params, 0, err, errlen);
+				if (r2 == NULL)
+					goto fail;
+				opened += atoi(PQgetvalue(r2, 0, 0));
+			} else {
+				r2 = pg_exec(conn,
+				    "UPDATE programme_alerts SET closed_at = now() WHERE programme = $1 AND metric = $3 "
+				    "AND closed_at IS NULL AND $2::text IS NOT NULL AND $4::text IS NOT NULL "
+				    "AND $5::text IS NOT NULL AND $6::text IS NOT NULL",
+				    6, params, 0, err, errlen);
+				if (r2 == NULL)
+					goto fail;
+				closed += atoi(PQcmdTuples(r2));
+			}
+			PQclear(r2);
+		}
+	}
+	PQclear(res);
+	sbuf_printf(result, "{\"programmes\":%d,\"opened\":%d,\"closed\":%d}", checked, opened, closed);
+	return JOB_DONE;
+fail:
+	PQclear(res);
+	return JOB_RETRY;
+}
