@@ -126,6 +126,10 @@ BEGIN
     END IF;
     SELECT email INTO v_email FROM users WHERE id = p_user;
     SELECT * INTO v_old FROM cohorts WHERE programme = p_programme AND code = p_code FOR UPDATE;
+    IF FOUND AND (SELECT cr.sha256 FROM cohort_reports cr WHERE cr.cohort_id = v_old.id AND cr.version = v_old.version) = p_sha THEN
+        -- The same report again (a retry, an import run twice): nothing changes.
+        status := 200; version := v_old.version; RETURN;
+    END IF;
     IF FOUND THEN
         PERFORM gen_rollup_apply(v_old, -1);
         version := v_old.version + 1;

@@ -11,15 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <libxml/tree.h>
 
 #include "auth.h"
+#include "cohort.h"
 #include "db.h"
 #include "figures.h"
 #include "form.h"
-#include "pseudonym.h"
 
 #define COUNT_COLUMNS \
 	"sum(cohorts)::bigint, sum(planned_seats)::bigint, sum(learners)::bigint, sum(women)::bigint, " \
@@ -67,38 +66,6 @@ const int outcome_statement_count = (int)ARRAY_LEN(outcome_statements);
 
 /* ---- cohort reports ---- */
 
-/* The counts of DESIGN §6 for one cohort, from its learners. */
-static void
-cohort_counts(const struct cohort_doc *c, int64_t out[11])
-{
-	memset(out, 0, 11 * sizeof out[0]);
-	for (int i = 0; i < c->n_learners; i++) {
-		const struct cohort_learner *l = &c->learners[i];
-		int exited = l->status == LEARNER_COMPLETED || l->status == LEARNER_DROPPED;
-		out[0]++;
-		out[1] += l->gender == 'F';
-		out[2] += l->priority_area != 0;
-		out[3] += qualification_low(l->qualification) != 0;
-		out[4] += l->rural != 0;
-		out[5] += l->job_seeker != 0;
-		out[6] += l->status == LEARNER_DROPPED;
-		out[7] += exited;
-		out[8] += exited && l->has_outcome && l->outcome != OUTCOME_UNKNOWN;
-		out[9] += exited && l->has_outcome && outcome_kind_positive(l->outcome);
-	}
-	struct tm a = {0}, b = {0};
-	strptime(c->start_date, "%Y-%m-%d", &a);
-	strptime(c->end_date, "%Y-%m-%d", &b);
-	out[10] = (int64_t)((timegm(&b) - timegm(&a)) / 86400);
-}
-
-static const char *
-qualification_text(int q)
-{
-	static const char *const names[] = { "none", "1", "2", "3", "4", "5", "6", "7", "8" };
-	return q >= 0 && q <= 8 ? names[q] : "none";
-}
-
 static void
 on_report_stored(struct req *q, PGresult *res)
 {
@@ -121,85 +88,31 @@ h_cohort_put(struct req *q)
 	enum form_kind kind;
 	xmlDocPtr doc = api_parse_body(q, &kind, FORM_COHORT_REPORT, FORM_UNKNOWN);
 	struct form_errors *errs;
-	struct cohort_doc c = {0};
+	struct cohort_ready r;
 	char today[11];
-	time_t now = time(NULL);
-	struct tm tm;
 
 	if (doc == NULL)
 		return;
-	gmtime_r(&now, &tm);
-	strftime(today, sizeof today, "%Y-%m-%d", &tm);
+	cohort_today(today);
 	errs = xcalloc(1, sizeof *errs);
-	int rc = form_cohort_extract(doc, &c, errs);
-	if (rc == 0) {
-		if (strcmp(c.programme, q->param[0]) != 0)
-			form_errors_add(errs, c.root_line, c.root_column, "/cohortReport/@programme",
-			    "the report names programme %s but was sent to %s", c.programme, q->param[0]);
-		if (strcmp(c.cohort, q->param[1]) != 0)
-			form_errors_add(errs, c.root_line, c.root_column, "/cohortReport/@cohort",
-			    "the report names cohort %s but was sent to %s", c.cohort, q->param[1]);
-		form_cohort_check(&c, today, errs);
-	}
-	if (rc != 0 || errs->count > 0) {
+	if (cohort_prepare(doc, q->app->pkey, q->param[0], q->param[1], today, errs, &r) != 0) {
 		req_problem(q, 422, "rule-violation", "The cohort report breaks a rule",
 		    "nothing was stored", errs);
 		free(errs);
-		form_cohort_free(&c);
+		cohort_ready_free(&r);
 		xmlFreeDoc(doc);
 		return;
 	}
 	free(errs);
-	/* Pseudonyms: into the stored document (refs replaced) and the rows. */
-	struct sbuf learners = {0};
-	char pseudo[65];
-	int i = 0;
-	sbuf_addc(&learners, '[');
-	for (xmlNodePtr n = xmlDocGetRootElement(doc)->children; n != NULL; n = n->next) {
-		if (n->type != XML_ELEMENT_NODE || strcmp((const char *)n->name, "learner") != 0 || i >= c.n_learners)
-			continue;
-		const struct cohort_learner *l = &c.learners[i++];
-		pseudonym_hex(q->app->pkey, l->ref, strlen(l->ref), pseudo);
-		xmlSetProp(n, BAD_CAST "ref", BAD_CAST pseudo);
-		if (learners.len > 1)
-			sbuf_addc(&learners, ',');
-		sbuf_printf(&learners, "{\"p\":\"%s\",\"g\":\"%c\",\"b\":%d,\"q\":\"%s\",\"pa\":%s,\"ru\":%s,"
-		    "\"js\":%s,\"r\":\"%s\",\"s\":\"%s\"", pseudo, l->gender, l->birth_year,
-		    qualification_text(l->qualification), l->priority_area ? "true" : "false",
-		    l->rural ? "true" : "false", l->job_seeker ? "true" : "false", l->region,
-		    learner_status_name(l->status));
-		if (l->has_exit)
-			sbuf_printf(&learners, ",\"x\":\"%s\"", l->exit_date);
-		if (l->has_qpv)
-			sbuf_printf(&learners, ",\"qpv\":\"%s\"", l->qpv_code);
-		if (l->has_outcome)
-			sbuf_printf(&learners, ",\"o\":\"%s\",\"oa\":\"%s\"", outcome_kind_name(l->outcome), l->outcome_at);
-		sbuf_addc(&learners, '}');
-	}
-	sbuf_addc(&learners, ']');
-	xmlChar *stored = NULL;
-	int stored_len = 0;
-	xmlDocDumpMemoryEnc(doc, &stored, &stored_len, "UTF-8");
 	xmlFreeDoc(doc);
-
-	int64_t counts[11];
-	cohort_counts(&c, counts);
-	struct sbuf cj = {0};
-	sbuf_addc(&cj, '[');
-	for (int k = 0; k < 11; k++)
-		sbuf_printf(&cj, "%s%lld", k ? "," : "", (long long)counts[k]);
-	sbuf_addc(&cj, ']');
 	char sha[65], seats[16];
 	auth_sha256_hex(q->body, q->body_len, sha);
-	snprintf(seats, sizeof seats, "%d", c.planned_seats);
-	const char *values[11] = { q->who.user_id_text, q->param[0], q->param[1], (const char *)stored, sha,
-		c.start_date, c.end_date, seats, c.region, cj.data, learners.data };
-	int lengths[11] = { -1, -1, -1, stored_len, -1, -1, -1, -1, -1, -1, -1 };
+	snprintf(seats, sizeof seats, "%d", r.doc.planned_seats);
+	const char *values[11] = { q->who.user_id_text, q->param[0], q->param[1], (const char *)r.stored, sha,
+		r.doc.start_date, r.doc.end_date, seats, r.doc.region, r.counts.data, r.learners.data };
+	int lengths[11] = { -1, -1, -1, r.stored_len, -1, -1, -1, -1, -1, -1, -1 };
 	req_query(q, "oc_report", 11, values, lengths, on_report_stored);
-	xmlFree(stored);
-	sbuf_free(&cj);
-	sbuf_free(&learners);
-	form_cohort_free(&c);
+	cohort_ready_free(&r);
 }
 
 /* ---- figures ---- */

@@ -30,6 +30,9 @@
 #include "assign_input.h"
 #include "auth.h"
 #include "config.h"
+#include "xmlform.h"
+#include "pseudonym.h"
+#include "cohort.h"
 #include "form.h"
 #include "util.h"
 
@@ -61,6 +64,7 @@ static int cmd_audit_verify(struct ctl *ctl, const struct command *self, int arg
 static int cmd_jobs(struct ctl *ctl, const struct command *self, int argc, char **argv);
 static int cmd_assignment_replay(struct ctl *ctl, const struct command *self, int argc, char **argv);
 static int cmd_assignment_show(struct ctl *ctl, const struct command *self, int argc, char **argv);
+static int cmd_import_cohorts(struct ctl *ctl, const struct command *self, int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "migrate", NULL, cmd_migrate, "[--dir DIR]",
@@ -81,6 +85,9 @@ static const struct command commands[] = {
 	  "replayed=H\" (exit 1)" },
 	{ "assignment", "show", cmd_assignment_show, "RUN",
 	  "print the stored result JSON of assignment run RUN" },
+	{ "import", "cohorts", cmd_import_cohorts, "DIR",
+	  "load every DIR/*.xml cohortReport through the same validation as the API, on behalf of "
+	  "each programme's owner; files already imported are left as they are (safe to re-run)" },
 };
 
 
@@ -1103,4 +1110,143 @@ main(int argc, char **argv)
 	PQfinish(ctl.conn);
 	config_free(&ctl.cfg);
 	return rc;
+}
+
+/* ---- import cohorts ---- */
+
+static int
+xml_file(const struct dirent *d)
+{
+	size_t n = strlen(d->d_name);
+	return n > 4 && strcmp(d->d_name + n - 4, ".xml") == 0 && d->d_name[0] != '.';
+}
+
+static void
+progress(int done, int total, long long learners, double secs)
+{
+	int width = 30, fill = total ? done * width / total : width;
+
+	fprintf(stderr, "\r[%.*s%*s] %d/%d files, %lld learners, %.0f learners/s ", fill,
+	    "==============================", width - fill, "", done, total, learners,
+	    secs > 0 ? (double)learners / secs : 0.0);
+	fflush(stderr);
+}
+
+static int
+import_one(struct ctl *ctl, const struct pseudonym_key *key, const char *path, const char *today,
+    long long *learners)
+{
+	FILE *f = fopen(path, "rb");
+	struct sbuf body = {0};
+	char chunk[65536], sha[65];
+	size_t got;
+
+	if (f == NULL)
+		return fail("%s: %s", path, strerror(errno)), -1;
+	while ((got = fread(chunk, 1, sizeof chunk, f)) > 0)
+		sbuf_add(&body, chunk, got);
+	fclose(f);
+	struct form_errors *errs = xcalloc(1, sizeof *errs);
+	enum form_kind kind;
+	struct cohort_ready r;
+	int rc = -1;
+	memset(&r, 0, sizeof r);
+	xmlDocPtr doc = xmlform_parse(body.data ? body.data : "", body.len, &kind, errs);
+	if (doc != NULL && kind != FORM_COHORT_REPORT)
+		form_errors_add(errs, 1, 1, "/", "not a cohortReport document");
+	else if (doc != NULL)
+		cohort_prepare(doc, key, NULL, NULL, today, errs, &r);
+	if (errs->count > 0) {
+		for (int i = 0; i < errs->count; i++)
+			fprintf(stderr, "%s:%d:%d: %s: %s\n", path, errs->items[i].line, errs->items[i].column,
+			    errs->items[i].path, errs->items[i].message);
+		goto out;
+	}
+	auth_sha256_hex(body.data, body.len, sha);
+	char *hex = xmalloc((size_t)r.stored_len * 2 + 1), seats[16];
+	hex_encode(r.stored, (size_t)r.stored_len, hex);
+	snprintf(seats, sizeof seats, "%d", r.doc.planned_seats);
+	const char *owner_v[1] = { r.doc.programme };
+	PGresult *o = q(ctl, "import", "SELECT a.submitted_by FROM programmes p "
+	    "JOIN applications a ON a.id = p.application_id WHERE p.tracking = $1", 1, owner_v);
+	if (o == NULL || PQntuples(o) != 1) {
+		fprintf(stderr, "%s: no programme %s\n", path, r.doc.programme);
+		if (o)
+			PQclear(o);
+		free(hex);
+		goto out;
+	}
+	const char *values[11] = { PQgetvalue(o, 0, 0), r.doc.programme, r.doc.cohort, hex, sha,
+		r.doc.start_date, r.doc.end_date, seats, r.doc.region, r.counts.data, r.learners.data };
+	PGresult *res = q(ctl, "import", "SELECT status, version FROM gen_cohort_report($1, $2, $3, decode($4, 'hex'), $5, $6, $7, $8, $9, "
+	    "ARRAY(SELECT jsonb_array_elements_text($10::jsonb)::int), $11::jsonb)", 11, values);
+	PQclear(o);
+	free(hex);
+	if (res == NULL)
+		goto out;
+	if (atoi(PQgetvalue(res, 0, 0)) == 404)
+		fprintf(stderr, "%s: programme %s not found\n", path, r.doc.programme);
+	else {
+		*learners += r.doc.n_learners;
+		rc = 0;
+	}
+	PQclear(res);
+out:
+	cohort_ready_free(&r);
+	if (doc != NULL)
+		xmlFreeDoc(doc);
+	free(errs);
+	sbuf_free(&body);
+	return rc;
+}
+
+static int
+cmd_import_cohorts(struct ctl *ctl, const struct command *self, int argc, char **argv)
+{
+	char err[512], today[11];
+	struct dirent **names = NULL;
+
+	if (argc != 1)
+		return usage_error(self, "give the directory of cohortReport files");
+	if (xmlform_init(ctl->cfg.forms_dir, err, sizeof err) != 0)
+		return fail("%s", err);
+	struct pseudonym_key *key = pseudonym_key_load(ctl->cfg.pseudonym_key, err, sizeof err);
+	if (key == NULL)
+		return fail("%s", err);
+	int n = scandir(argv[0], &names, xml_file, alphasort);
+	if (n < 0) {
+		pseudonym_key_free(key);
+		return fail("%s: %s", argv[0], strerror(errno));
+	}
+	if (ctl_connect(ctl) != 0) {
+		for (int i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		pseudonym_key_free(key);
+		return EXIT_FAIL;
+	}
+	cohort_today(today);
+	int bad = 0, tty = isatty(2);
+	long long learners = 0;
+	int64_t t0 = now_usec();
+	for (int i = 0; i < n; i++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", argv[0], names[i]->d_name);
+		if (tty)
+			fputc('\r', stderr);
+		if (import_one(ctl, key, path, today, &learners) != 0)
+			bad++;
+		if (tty)
+			progress(i + 1, n, learners, (double)(now_usec() - t0) / 1e6);
+		free(names[i]);
+	}
+	free(names);
+	double secs = (double)(now_usec() - t0) / 1e6;
+	if (tty)
+		fputc('\n', stderr);
+	printf("imported %d of %d files, %lld learners in %.2f s (%.0f learners/s)%s\n", n - bad, n, learners,
+	    secs, secs > 0 ? (double)learners / secs : 0.0, bad ? "; files with errors listed above" : "");
+	pseudonym_key_free(key);
+	xmlform_shutdown();
+	return bad ? EXIT_FAIL : EXIT_OK;
 }

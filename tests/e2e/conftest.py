@@ -52,9 +52,10 @@ def database():
     sql(PG + " dbname=postgres", f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def genctl(database, *args, stdin=None, check=True):
+def genctl(database, *args, stdin=None, check=True, extra_env=None):
     env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER,
                GEN_FORMS_DIR=os.path.join(ROOT, "forms"))
+    env.update(extra_env or {})
     r = subprocess.run([os.path.join(BIN, "genctl"), *args], input=stdin, env=env,
                        capture_output=True, text=True, timeout=60)
     if check and r.returncode != 0:
@@ -92,10 +93,12 @@ class Server(Proc):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = os.path.join(tmpdir, "receipt-key.pem")
+        self.pkey = os.path.join(tmpdir, "pseudonym-key")
         env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER)
         env.update(env_extra or {})
         args = [os.path.join(BIN, "gen-server"), "--port", str(self.port),
-                "--forms-dir", os.path.join(ROOT, "forms"), "--receipt-key", self.key, *extra]
+                "--forms-dir", os.path.join(ROOT, "forms"), "--receipt-key", self.key,
+                "--pseudonym-key", self.pkey, *extra]
         super().__init__(args, env, os.path.join(tmpdir, f"server-{self.port}.log"))
         self.wait_ready()
 

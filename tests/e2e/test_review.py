@@ -36,7 +36,7 @@ R6 = "expert@numerique-solidaire.example.fr"
 
 @pytest.fixture(scope="module")
 def env(database, server, worker):
-    e = {"db": database, "url": server.url,
+    e = {"db": database, "url": server.url, "pkey": server.pkey,
          "staff": account(database, "staff@gen.test", "staff"),
          "provA": account(database, "a@orga.test", "provider", SIRET_A),
          "provB": account(database, "b@orgb.test", "provider", SIRET_B, org="Org B"),
@@ -427,3 +427,26 @@ def test_outcome_alerts(env):
     alerts = requests.get(url + "/api/v1/dashboard/alerts", headers=auth(env["staff"])).json()["alerts"]
     assert not [a for a in alerts if a["programme"] == tA and a["metric"] == "women"]
     problem(requests.get(url + "/api/v1/dashboard/alerts", headers=auth(env["provA"])), 403)
+
+
+def test_import_cohorts(env, tmp_path):
+    tA = env["apps"]["A"]
+    (tmp_path / "a.xml").write_bytes(cohort_report(tA, "IMP-1", women=9, total=30))
+    (tmp_path / "b.xml").write_bytes(cohort_report(tA, "IMP-2", women=15, total=20))
+    (tmp_path / "c.xml").write_bytes(cohort_report(tA, "IMP-3", women=1, total=5).replace(b'ref="L001"', b'ref="L000"'))
+    (tmp_path / "notes.txt").write_text("ignored")
+    # genctl uses the server's pseudonym key, so refs map to the same pseudonyms
+    key = {"GEN_PSEUDONYM_KEY": env["pkey"]}
+    r = genctl(env["db"], "import", "cohorts", str(tmp_path), check=False, extra_env=key)
+    assert r.returncode == 1, r.stderr
+    assert "c.xml" in r.stderr and "L000" in r.stderr  # the duplicate ref, named
+    assert "imported 2 of 3 files, 50 learners" in r.stdout
+    rows = sql(env["db"], "SELECT code, version, learners, women FROM cohorts WHERE programme=%s AND code LIKE 'IMP-%%' "
+                          "ORDER BY code", (tA,))
+    assert rows == [("IMP-1", 1, 30, 9), ("IMP-2", 1, 20, 15)]
+    # safe to re-run: nothing changes
+    r = genctl(env["db"], "import", "cohorts", str(tmp_path), check=False, extra_env=key)
+    assert sql(env["db"], "SELECT code, version FROM cohorts WHERE programme=%s AND code LIKE 'IMP-%%' ORDER BY code",
+               (tA,)) == [("IMP-1", 1), ("IMP-2", 1)]
+    assert sql(env["db"], "SELECT count(*) FROM cohort_reports cr JOIN cohorts c ON c.id = cr.cohort_id "
+                          "WHERE c.code LIKE 'IMP-%%'")[0][0] == 2
