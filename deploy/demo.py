@@ -175,6 +175,7 @@ def main():
             if st != 200:
                 sys.exit(f"demo: withdrawing {tracking}: {st} {body[:300]!r}")
     review_workflow(staff, reviewers, tokens)
+    history(staff, tokens, now)
     show(accounts)
 
 
@@ -245,6 +246,130 @@ def review_workflow(staff, reviewers, tokens):
         st, body = http("PUT", f"/api/v1/reviews/{a['application']}", reviewers[a["reviewer"]], doc.encode("utf-8"))
         if st not in (200, 201):
             sys.exit(f"demo: review of {a['application']}: {st} {body[:300]!r}")
+
+
+# ---- outcome history: the published national figures (DESIGN §1) ----
+
+HISTORY_LEARNERS = 39233
+FAMILIES = ["development", "infrastructure", "cybersecurity-cloud", "data-ai-iot", "design",
+            "digital-marketing", "management"]
+REGIONS = ["11", "84", "93", "32", "76", "75", "44", "52", "53", "28", "27", "24", "01", "04", "94"]
+
+
+def history(staff, tokens, now):
+    """Labelled programmes since 2016 and their cohorts, with learners drawn
+    to reproduce the national figures exactly: 39,233 learners, 26 % women,
+    19 % from priority areas, 51 % at A-level or below, 74 % positive
+    outcomes, about 8 months of training. Programmes go through the real
+    workflow (submission, screening, assignment, decision); the cohort
+    reports go through `genctl import cohorts`, with the same validation and
+    pseudonymisation as the API."""
+    import random
+    rnd = random.Random(2016)
+    text = call_from_example("call-label.xml", datetime.datetime(2016, 1, 4, tzinfo=datetime.timezone.utc),
+                             now + datetime.timedelta(days=120)).decode("utf-8")
+    text = text.replace('ref="LABEL-2026"', 'ref="LABEL-HIST"')
+    text = re.sub(r"<title>[^<]*</title>", "<title>Label GEN – programmes labellisés depuis 2016 (reprise)</title>",
+                  text, count=1)
+    text = re.sub(r"<targets>.*?</targets>", "", text, flags=re.S)
+    st, body = http("POST", "/api/v1/calls", staff, text.encode("utf-8"))
+    if st != 201:
+        sys.exit(f"demo: history call: {st} {body[:300]!r}")
+    members = "".join(f"<member>{c[0]}</member>" for c in COMMITTEE)
+    http("PUT", "/api/v1/calls/LABEL-HIST/panel", staff,
+         f'<panel xmlns="urn:gen:forms:1" call="LABEL-HIST">{members}</panel>'.encode())
+    programmes = []
+    for i in range(28):
+        email, name, siret, org, region = PROVIDERS[i % len(PROVIDERS)]
+        fam = FAMILIES[i % len(FAMILIES)]
+        doc = application("label", siret, org, region, f"Parcours {fam} n° {i + 1}", "35", fam)
+        doc = doc.replace(b'call="LABEL-2026"', b'call="LABEL-HIST"')
+        st, body = http("POST", "/api/v1/calls/LABEL-HIST/applications", tokens[siret], doc)
+        if st != 201:
+            sys.exit(f"demo: history application: {st} {body[:300]!r}")
+        programmes.append((re.search(rb"<tracking>([^<]+)</tracking>", body).group(1).decode(), fam))
+    for _ in range(300):
+        st, body = http("GET", "/api/v1/calls/LABEL-HIST/applications", staff)
+        if all(a["state"] == "eligible" for a in json.loads(body)["applications"]):
+            break
+        time.sleep(0.1)
+    st, body = http("POST", "/api/v1/calls/LABEL-HIST/assignment", staff)
+    if st != 202 or wait_job(staff, "/api/v1/jobs/" + str(json.loads(body)["job"]))["state"] != "done":
+        sys.exit(f"demo: history assignment: {st} {body[:300]!r}")
+    decisions = "".join(f'<decision application="{t}" outcome="labelled"><rationale>Programme labellisé '
+                        f'(reprise de l\'historique).</rationale></decision>' for t, _ in programmes)
+    st, body = http("POST", "/api/v1/calls/LABEL-HIST/decisions", staff,
+                    f'<decisions xmlns="urn:gen:forms:1" call="LABEL-HIST">{decisions}</decisions>'.encode("utf-8"))
+    if st != 200:
+        sys.exit(f"demo: history decisions: {st} {body[:300]!r}")
+
+    # Cohorts: 2016..2025, about 40 learners each, spread over programmes and regions.
+    cohorts = []
+    total = 0
+    year = 2016
+    while total < HISTORY_LEARNERS:
+        size = min(rnd.randint(24, 56), HISTORY_LEARNERS - total)
+        t, fam = programmes[len(cohorts) % len(programmes)]
+        cohorts.append({"programme": t, "year": year, "size": size,
+                        "region": REGIONS[rnd.randrange(len(REGIONS))]})
+        total += size
+        year = 2016 + (len(cohorts) * 7 % 10)
+    # Exact quotas over all learners, then shuffled into the cohorts.
+    n = HISTORY_LEARNERS
+
+    def quota(share):
+        k = round(n * share)
+        flags = [True] * k + [False] * (n - k)
+        rnd.shuffle(flags)
+        return flags
+
+    women, qpv, lowq = quota(0.26), quota(0.19), quota(0.51)
+    rural, seeker, dropped = quota(0.12), quota(0.68), quota(0.11)
+    reported = quota(0.85)
+    positive_kinds = ["employed-permanent", "employed-fixed-term", "work-study", "business-creation",
+                      "further-training"]
+    other_kinds = ["job-seeking", "inactive"]
+    # 74 % of reported outcomes are positive.
+    n_reported = sum(reported)
+    pos = [True] * round(n_reported * 0.74) + [False] * (n_reported - round(n_reported * 0.74))
+    rnd.shuffle(pos)
+    outdir = os.path.join(ROOT, "var", "demo-cohorts")
+    os.makedirs(outdir, exist_ok=True)
+    for f in os.listdir(outdir):
+        os.remove(os.path.join(outdir, f))
+    k = 0
+    p = 0
+    for ci, c in enumerate(cohorts):
+        start = datetime.date(c["year"], rnd.choice([1, 3, 9, 10]), rnd.randint(1, 25))
+        end = start + datetime.timedelta(days=213 if ci % 2 == 0 else 274)  # 8 months on average
+        lines = []
+        for j in range(c["size"]):
+            q = rnd.choice(["none", "3", "4"]) if lowq[k] else rnd.choice(["5", "6", "7"])
+            status = "dropped" if dropped[k] else "completed"
+            exit_date = (start + datetime.timedelta(days=rnd.randint(20, 120))) if status == "dropped" else end
+            attrs = (f'ref="{c["programme"]}-{ci}-{j}" gender="{"F" if women[k] else rnd.choice("MMMMMMMMMX")}" '
+                     f'birthYear="{rnd.randint(1970, 2004)}" qualification="{q}" '
+                     f'priorityArea="{"true" if qpv[k] else "false"}" rural="{"true" if rural[k] else "false"}" '
+                     f'jobSeeker="{"true" if seeker[k] else "false"}" region="{c["region"]}" status="{status}" '
+                     f'exitDate="{exit_date.isoformat()}"')
+            if reported[k]:
+                kind = rnd.choice(positive_kinds) if pos[p] else rnd.choice(other_kinds)
+                p += 1
+                at = exit_date + datetime.timedelta(days=182)
+                lines.append(f'  <learner {attrs}><outcome kind="{kind}" at="{at.isoformat()}"/></learner>')
+            else:
+                lines.append(f"  <learner {attrs}/>")
+            k += 1
+        doc = (f'<?xml version="1.0" encoding="UTF-8"?>\n<cohortReport xmlns="urn:gen:forms:1" '
+               f'programme="{c["programme"]}" cohort="C{ci:04d}">\n  <startDate>{start.isoformat()}</startDate>\n'
+               f"  <endDate>{end.isoformat()}</endDate>\n  <plannedSeats>{c['size'] + rnd.randint(0, 6)}</plannedSeats>\n"
+               f"  <region>{c['region']}</region>\n" + "\n".join(lines) + "\n</cohortReport>\n")
+        with open(os.path.join(outdir, f"cohort-{ci:04d}.xml"), "w", encoding="utf-8") as f:
+            f.write(doc)
+    r = subprocess.run([os.path.join(ROOT, "bin", "genctl"), "import", "cohorts", outdir],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"demo: importing cohorts: {r.stderr[-2000:]}")
 
 
 if __name__ == "__main__":

@@ -38,6 +38,10 @@
 /** The footnote of suppressed values (UTF-8). */
 #define DASHBOARD_SUPPRESSED_NOTE "moins de 10 apprenants : non publié"
 
+/** Most groups one breakdown may have (a chart is one bar or point per
+ * group); more makes dashboard_render() fail. */
+#define DASHBOARD_MAX_GROUPS 1000
+
 /** One group of a breakdown: key is the API's group value ("84",
  * "development", "2024"); label is what the page shows, or NULL to use
  * dashboard_region_name() / dashboard_family_label() / the key. */
@@ -73,8 +77,10 @@ struct dash_input {
 
 /** Render the dashboard as a complete HTML document ("<!DOCTYPE html>"
  * first, UTF-8) appended to out. Returns 0, or -1 on an unusable input (NULL
- * in or out, a non-zero count with a NULL array) or a serialiser failure,
- * in which case out is left as it was. */
+ * in or out, a non-zero count with a NULL array, more than
+ * DASHBOARD_MAX_GROUPS groups) or a serialiser failure, in which case out
+ * is left as it was. Out-of-memory aborts, as everywhere (util.h).
+ * Thread-safe once xmlInitParser() has run. */
 int dashboard_render(const struct dash_input *in, struct sbuf *out);
 
 /** French name of an INSEE region code ("84" -> "Auvergne-Rhône-Alpes"),
