@@ -101,7 +101,10 @@ CREATE FUNCTION gen_rollup_apply(c cohorts, p_sign int) RETURNS void LANGUAGE sq
         rural = r.rural + EXCLUDED.rural, job_seeker = r.job_seeker + EXCLUDED.job_seeker,
         dropped = r.dropped + EXCLUDED.dropped, exited = r.exited + EXCLUDED.exited,
         outcome_reported = r.outcome_reported + EXCLUDED.outcome_reported,
-        positive = r.positive + EXCLUDED.positive, duration_days = r.duration_days + EXCLUDED.duration_days
+        positive = r.positive + EXCLUDED.positive, duration_days = r.duration_days + EXCLUDED.duration_days;
+    -- A cell no cohort is in any more disappears (no empty groups).
+    DELETE FROM outcome_rollup WHERE year = c.year AND region = c.region AND family = coalesce(c.family, '')
+       AND call_id = c.call_id AND siret = c.siret AND cohorts = 0;
 $$;
 
 -- A cohort report by the programme's owner: a new version replaces the
@@ -125,6 +128,9 @@ BEGIN
         status := 404; RETURN;
     END IF;
     SELECT email INTO v_email FROM users WHERE id = p_user;
+    -- Reports of one cohort arriving together take turns (the row may not
+    -- exist yet, so a row lock cannot do it).
+    PERFORM pg_advisory_xact_lock(hashtext(p_programme), hashtext(p_code));
     SELECT * INTO v_old FROM cohorts WHERE programme = p_programme AND code = p_code FOR UPDATE;
     IF FOUND AND (SELECT cr.sha256 FROM cohort_reports cr WHERE cr.cohort_id = v_old.id AND cr.version = v_old.version) = p_sha THEN
         -- The same report again (a retry, an import run twice): nothing changes.

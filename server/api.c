@@ -998,6 +998,7 @@ const struct route routes[] = {
 	{ EVHTTP_REQ_PUT, "/api/v1/programmes/{}/cohorts/{}", ROLE_PROVIDER, h_cohort_put, "cohort_put" },
 	{ EVHTTP_REQ_GET, "/api/v1/dashboard/outcomes", ROLE_STAFF, h_outcomes, "outcomes" },
 	{ EVHTTP_REQ_GET, "/api/v1/dashboard/alerts", ROLE_STAFF, h_alerts, "alerts" },
+	{ EVHTTP_REQ_GET, "/dashboard", ROLE_STAFF, h_dashboard, "dashboard" },
 	{ EVHTTP_REQ_GET, "/api/v1/jobs/{}", ROLE_STAFF, h_job_get, "job_get" },
 };
 const int route_count = (int)ARRAY_LEN(routes);

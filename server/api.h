@@ -53,6 +53,7 @@ void h_decisions(struct req *q);
 void h_cohort_put(struct req *q);
 void h_outcomes(struct req *q);
 void h_alerts(struct req *q);
+void h_dashboard(struct req *q);
 
 extern const struct db_stmt outcome_statements[];
 extern const int outcome_statement_count;

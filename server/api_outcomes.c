@@ -16,6 +16,7 @@
 
 #include "auth.h"
 #include "cohort.h"
+#include "dashboard.h"
 #include "db.h"
 #include "figures.h"
 #include "form.h"
@@ -120,7 +121,14 @@ h_cohort_put(struct req *q)
 struct figures_state {
 	char *filter[7]; /* year, region, family, call, provider, group_by, programme */
 	int csv;
+	int html;        /* the /dashboard page: three groupings, then HTML */
+	int stage;       /* html: 0 region, 1 family, 2 year */
 	struct fig_targets targets;
+	struct fig_values total;
+	struct dash_group *groups[3];
+	size_t ngroups[3];
+	char **keys;     /* group keys kept for the page */
+	size_t nkeys;
 };
 
 static void
@@ -130,7 +138,89 @@ free_figures(void *p)
 
 	for (int i = 0; i < 7; i++)
 		free(s->filter[i]);
+	for (int i = 0; i < 3; i++)
+		free(s->groups[i]);
+	for (size_t i = 0; i < s->nkeys; i++)
+		free(s->keys[i]);
+	free(s->keys);
 	free(s);
+}
+
+static void run_figures(struct req *q);
+static void row_counts(PGresult *res, int row, struct fig_counts *c);
+
+static const char *
+keep_key(struct figures_state *s, const char *k)
+{
+	s->keys = xrealloc(s->keys, (s->nkeys + 1) * sizeof *s->keys);
+	s->keys[s->nkeys] = xstrdup(k);
+	return s->keys[s->nkeys++];
+}
+
+/* The page: three groupings gathered, then rendered once. */
+static void
+on_page_figures(struct req *q, PGresult *res)
+{
+	struct figures_state *s = q->state;
+	struct fig_counts c;
+	int n = PQntuples(res);
+
+	if (!api_result_ok(q, res))
+		return;
+	s->groups[s->stage] = xcalloc((size_t)n + 1, sizeof *s->groups[0]);
+	for (int i = 0; i < n; i++) {
+		row_counts(res, i, &c);
+		if (PQgetisnull(res, i, 0)) {
+			fig_compute(&c, &s->targets, &s->total);
+			continue;
+		}
+		struct dash_group *g = &s->groups[s->stage][s->ngroups[s->stage]++];
+		g->key = keep_key(s, PQgetvalue(res, i, 0));
+		g->label = s->stage == 0 ? dashboard_region_name(g->key) :
+		    s->stage == 1 ? dashboard_family_label(g->key) : g->key;
+		if (g->label == NULL)
+			g->label = g->key;
+		fig_compute(&c, &s->targets, &g->v);
+	}
+	if (++s->stage < 3) {
+		run_figures(q);
+		return;
+	}
+	const char *years[11];
+	char ybuf[11][8];
+	for (int y = 0; y < 11; y++) {
+		snprintf(ybuf[y], sizeof ybuf[y], "%d", 2016 + y);
+		years[y] = ybuf[y];
+	}
+	struct sbuf query = {0};
+	static const char *const names[7] = { "year", "region", "family", "call", "provider", "group_by", "programme" };
+	for (int i = 0; i < 7; i++)
+		if (s->filter[i] != NULL && i != 5)
+			sbuf_printf(&query, "%s%s=%s", query.len ? "&" : "", names[i], s->filter[i]);
+	struct dash_filters f = { s->filter[0], s->filter[1], s->filter[2], s->filter[3], s->filter[4], s->filter[6] };
+	struct dash_input in = {
+		.title = "Résultats des formations",
+		.query = query.data ? query.data : "",
+		.filters = &f,
+		.total = s->total,
+		.by_region = s->groups[0], .n_region = s->ngroups[0],
+		.by_family = s->groups[1], .n_family = s->ngroups[1],
+		.by_year = s->groups[2], .n_year = s->ngroups[2],
+		.years = years, .n_years = 11,
+	};
+	struct sbuf page = {0};
+	int rc = dashboard_render(&in, &page);
+	sbuf_free(&query);
+	if (rc != 0) {
+		sbuf_free(&page);
+		req_problem(q, 500, "internal", "Internal error", "the page could not be rendered", NULL);
+		return;
+	}
+	req_header(q, "Content-Security-Policy",
+	    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'");
+	req_header(q, "Referrer-Policy", "no-referrer");
+	req_reply(q, 200, "text/html; charset=utf-8", page.data, page.len);
+	sbuf_free(&page);
 }
 
 static void
@@ -215,12 +305,16 @@ static void
 run_figures(struct req *q)
 {
 	struct figures_state *s = q->state;
-	int by_cohort = s->filter[6] != NULL || (s->filter[5] && strcmp(s->filter[5], "programme") == 0);
+	static const char *const page_groups[3] = { "region", "family", "year" };
 	const char *values[7];
 
 	for (int i = 0; i < 7; i++)
 		values[i] = s->filter[i];
-	req_query(q, by_cohort ? "oc_figures_cohorts" : "oc_figures_rollup", 7, values, NULL, on_figures);
+	if (s->html)
+		values[5] = page_groups[s->stage];
+	int by_cohort = s->filter[6] != NULL || (values[5] && strcmp(values[5], "programme") == 0);
+	req_query(q, by_cohort ? "oc_figures_cohorts" : "oc_figures_rollup", 7, values, NULL,
+	    s->html ? on_page_figures : on_figures);
 }
 
 static void
@@ -319,12 +413,13 @@ take_filter(struct req *q, const char *name, char **out)
 	return 0;
 }
 
-void
-h_outcomes(struct req *q)
+static void
+figures_start(struct req *q, int html)
 {
 	static const char *const names[7] = { "year", "region", "family", "call", "provider", "group_by", "programme" };
 	struct figures_state *s = xcalloc(1, sizeof *s);
 
+	s->html = html;
 	q->state = s;
 	q->free_state = free_figures;
 	for (int i = 0; i < 7; i++)
@@ -335,6 +430,18 @@ h_outcomes(struct req *q)
 	free(format);
 	const char *values[2] = { s->filter[3], s->filter[6] };
 	req_query(q, "oc_targets", 2, values, NULL, on_targets);
+}
+
+void
+h_outcomes(struct req *q)
+{
+	figures_start(q, 0);
+}
+
+void
+h_dashboard(struct req *q)
+{
+	figures_start(q, 1);
 }
 
 void

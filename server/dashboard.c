@@ -216,7 +216,8 @@ clean_text(const char *s)
 	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
 	struct sbuf b = { 0 };
 
-	sbuf_reserve(&b, strlen((const char *)p) + 1);
+	sbuf_reserve(&b, strlen((const char *)p));
+	sbuf_add(&b, "", 0);   /* terminated even when s is empty */
 	while (*p != '\0') {
 		uint32_t c = 0;
 		size_t n = utf8_next(p, &c);
@@ -228,6 +229,17 @@ clean_text(const char *s)
 		p += n != 0 ? n : 1;
 	}
 	return sbuf_detach(&b);
+}
+
+/* Code points of valid UTF-8 s. */
+static size_t
+cp_count(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		n += ((unsigned char)*s & 0xC0) != 0x80;
+	return n;
 }
 
 /* s cut to at most max code points, "…" marking a cut; s is valid UTF-8. */
@@ -450,7 +462,7 @@ selection_item(struct sbuf *b, const char *name, const char *value, const char *
 	if (!nonempty(value))
 		return;
 	sbuf_adds(b, b->len > 0 ? " ; " : "");
-	sbuf_printf(b, "%s : %s", name, label != NULL ? label : value);
+	sbuf_printf(b, "%s %s", name, label != NULL ? label : value);
 }
 
 /* A one-line reminder of the filters, for print (the form is hidden). */
@@ -947,32 +959,46 @@ bar_chart(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim_w
     const char *dim_label, const struct dash_group *g, size_t n, enum fig_id id,
     const struct fig_values *total)
 {
-	enum { LEFT = 44, TOP = 30, PLOT_H = 220, BOTTOM = 150, SLOT = 44, BAR = 30,
-	       RIGHT = 16, RIGHT_TARGET = 110 };
+	enum { TOP = 30, PLOT_H = 220, BOTTOM = 150, SLOT = 44, BAR = 30, RIGHT = 16,
+	       RIGHT_TARGET = 110, LABEL_MAX = 28, CP_WIDTH = 5 /* px across, at -40 deg */ };
 	const struct fig_target_value *tv = target_of(total, id);
 	struct chart c = { 0 };
 	char title[256];
 	xmlNodePtr fig;
+	int left = 44;
+
+	/* The axis labels slant down to the left from their bar: widen the
+	 * left margin so that the first ones are not cut off. */
+	for (size_t i = 0; i < n && i < LABEL_MAX * CP_WIDTH / SLOT + 1; i++) {
+		char *label = clean_text(group_label(dim, &g[i]));
+		size_t cps = cp_count(label);
+		int need = (int)(cps < LABEL_MAX ? cps : LABEL_MAX) * CP_WIDTH + 4 - SLOT / 2 -
+		    (int)i * SLOT;
+
+		if (need > left)
+			left = need;
+		free(label);
+	}
 
 	snprintf(title, sizeof title, "%s par %s (%%)", fig_info[id].short_name, dim_word);
 	fig = chart_figure(parent, title);
 	set_attrf(fig, "id", "figure-%s-%s", fig_name(id), dim);
 	snprintf(c.id, sizeof c.id, "chart-%s-%s", fig_name(id), dim);
-	c.left = LEFT;
+	c.left = left;
 	c.top = TOP;
 	c.plot_h = PLOT_H;
 	c.plot_w = (int)n * SLOT;
 	c.vmax = percent_max(g, n, id, tv);
 	c.percent = 1;
-	chart_begin(&c, fig, title, LEFT + c.plot_w + (tv != NULL ? RIGHT_TARGET : RIGHT),
+	chart_begin(&c, fig, title, left + c.plot_w + (tv != NULL ? RIGHT_TARGET : RIGHT),
 	    TOP + PLOT_H + BOTTOM);
 
 	xmlNodePtr bars = svg_el(c.svg, "g", "bars");
 	for (size_t i = 0; i < n; i++) {
 		const struct fig_value *fv = &g[i].v.v[id];
 		char *label = clean_text(group_label(dim, &g[i]));
-		char *axis_label = shorten(label, 28);
-		int x = LEFT + (int)i * SLOT + (SLOT - BAR) / 2, cx = x + BAR / 2;
+		char *axis_label = shorten(label, LABEL_MAX);
+		int x = left + (int)i * SLOT + (SLOT - BAR) / 2, cx = x + BAR / 2;
 		int ly = TOP + PLOT_H + 14;
 		char tip[512], v[32];
 
@@ -1189,7 +1215,10 @@ build_footer(struct page *pg, xmlNodePtr body)
 }
 
 /* Serialise with the HTML serialiser into a buffer without encoder: the
- * output is the tree's UTF-8, and only markup characters are escaped. */
+ * output is the tree's UTF-8, and only markup characters are escaped.
+ * Without formatting: the formatter adds a newline inside an element whose
+ * last child is an element (a suppressed cell's mark), which would change
+ * the cell's text. */
 static int
 serialise(xmlDocPtr doc, struct sbuf *out)
 {
@@ -1197,7 +1226,7 @@ serialise(xmlDocPtr doc, struct sbuf *out)
 	const xmlChar *p;
 	int rc = -1;
 
-	htmlDocContentDumpFormatOutput(ob, doc, "UTF-8", 1);
+	htmlDocContentDumpFormatOutput(ob, doc, "UTF-8", 0);
 	xmlOutputBufferFlush(ob);
 	p = xmlOutputBufferGetContent(ob);
 	if (ob->error == 0 && p != NULL) {
