@@ -3,7 +3,7 @@
 # make test need, if any is missing. Runs apt-get only when something is.
 set -euo pipefail
 need=(build-essential pkg-config libevent-dev libpq-dev libxml2-dev libssl-dev libhttp-parser-dev libcurl4-openssl-dev
-      postgresql postgresql-contrib curl openssl procps python3 python3-pytest python3-psycopg2 python3-requests
+      postgresql postgresql-contrib curl openssl procps python3 python3-pytest python3-psycopg2 python3-requests python3-websocket chromium
       ${EXTRA_PACKAGES:-})
 missing=()
 for p in "${need[@]}"; do
