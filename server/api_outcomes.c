@@ -382,8 +382,11 @@ take_filter(struct req *q, const char *name, char **out)
 	int ok = 1;
 
 	*out = NULL;
-	if (v == NULL)
+	/* An empty field (a browser form left blank) means no filter. */
+	if (v == NULL || v[0] == '\0') {
+		free(v);
 		return 0;
+	}
 	if (strcmp(name, "year") == 0) {
 		int64_t y;
 		ok = parse_int64(v, 2000, 2100, &y) == 0;

@@ -39,6 +39,7 @@ STAFF=$(bin/genctl token create --email staff@bench.test)
 PROV=$(bin/genctl token create --email provider@bench.test)
 
 bin/gen-server --port $HTTP_PORT --workers "$WORKERS" --receipt-key "$OUT/receipt-key.pem" \
+  --pseudonym-key "$OUT/pseudonym-key" \
   >"$OUT/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
@@ -106,6 +107,10 @@ ratio_fn=$(awk -v a="$http_rps" -v b="$fn_tps" 'BEGIN { printf "%.2f", a / b }')
   echo "(target ratio >= 0.7; RSS target < 64 MiB per process; pgbench $CONC clients)"
   echo "HTTP errors: $http_err; applications stored by the HTTP run: $stored"
 } | tee "$OUT/results.txt"
+
+# Outcome figures at scale: 1,000,000 learners, API vs direct aggregate.
+GEN_DATABASE_URL="$GEN_DATABASE_URL" BENCH_URL="http://127.0.0.1:$HTTP_PORT" BENCH_TOKEN="$STAFF" \
+  BENCH_OUT="$OUT" GEN_PSEUDONYM_KEY="$OUT/pseudonym-key" /usr/bin/python3 tests/bench/outcomes.py
 
 # Reviewer assignment: the optimiser against GLPK on the same instances.
 bash tests/bench/assign.sh

@@ -168,3 +168,11 @@ def test_dashboard_needs_staff(env):
     assert r.status_code == 401
     r = requests.get(env["url"] + "/dashboard?region=99", headers=auth(env["staff"]))
     assert r.status_code == 400
+
+
+def test_dashboard_form_with_blank_fields(env):
+    r = requests.get(env["url"] + "/dashboard?year=&region=84&family=&call=&provider=&programme=",
+                     headers=auth(env["staff"]))
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert "<script" not in r.text
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
