@@ -40,7 +40,7 @@ def setup_programmes(cur):
         INSERT INTO applications (tracking, call_id, kind, siret, org_name, submitted_by, state, title, family,
                                   region, first_received_at)
         SELECT 'GEN-2020-' || lpad(g::text, 6, '0'), %s, 'project', %s, 'Bench org', %s, 'funded',
-               'Programme ' || g, (ARRAY%s)[1 + g %% 7], '32', now()
+               'Programme ' || g, (%s::text[])[1 + g %% 7], '32', now()
           FROM generate_series(1, %s) g""", (call, siret, user, FAMILIES, PROGRAMMES))
     cur.execute("""
         INSERT INTO application_versions (application_id, version, body, sha256, received_at, submitted_by)
@@ -142,7 +142,10 @@ def main():
         direct = []
         for _ in range(3):
             t = time.perf_counter()
-            cur.execute(DIRECT.format(key=key, where=where))
+            sqltext = DIRECT.format(key=key, where=where)
+            if key == "NULL":  # the total alone
+                sqltext = sqltext.replace(" GROUP BY GROUPING SETS ((NULL), ())", "")
+            cur.execute(sqltext)
             cur.fetchall()
             direct.append((time.perf_counter() - t) * 1000)
         api_p50, api_p99 = percentile(lat, 50), percentile(lat, 99)
