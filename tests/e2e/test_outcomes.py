@@ -977,8 +977,12 @@ def test_dashboard_access_and_bad_filters(env, reports):
     problem(dashboard(env, {}, token=env["reviewer"]), 403)
     assert requests.get(url + DASH, timeout=5).status_code == 401
     for params in ({"year": "abc"}, {"region": "99"}, {"group_by": "color"}, {"year": "2025x"},
-                   {"region": "abc"}, {"family": "gardening"}, {"provider": "12345"}, {"group_by": ""}):
+                   {"region": "abc"}, {"family": "gardening"}, {"provider": "12345"}):
         problem(dashboard(env, params), 400)
+    # a blank field (as a browser form sends it) means no filter
+    blank = dashboard(env, {"group_by": "", "year": ""})
+    assert blank.status_code == 200 and blank.json()["groups"] == []
+    assert blank.json()["total"] == dashboard(env, {}).json()["total"]
 
 
 # ---------------------------------------------------------------------------
