@@ -226,23 +226,11 @@ on_page_figures(struct req *q, PGresult *res)
 static void
 row_counts(PGresult *res, int row, struct fig_counts *c)
 {
-	int64_t v[13];
+	int64_t v[FIG_COUNT_COLUMNS];
 
-	for (int i = 0; i < 13; i++)
+	for (int i = 0; i < FIG_COUNT_COLUMNS; i++)
 		v[i] = PQgetisnull(res, row, i + 1) ? 0 : strtoll(PQgetvalue(res, row, i + 1), NULL, 10);
-	c->cohorts = v[0];
-	c->planned_seats = v[1];
-	c->learners = v[2];
-	c->women = v[3];
-	c->priority_area = v[4];
-	c->low_qualification = v[5];
-	c->rural = v[6];
-	c->job_seeker = v[7];
-	c->dropped = v[8];
-	c->exited = v[9];
-	c->outcome_reported = v[10];
-	c->positive = v[11];
-	c->duration_days_sum = v[12];
+	fig_counts_from_array(v, c);
 }
 
 static void
@@ -331,29 +319,7 @@ on_targets(struct req *q, PGresult *res)
 			api_not_found(q, "no such programme");
 			return;
 		}
-		const char *hex = PQgetvalue(res, 1, 2);
-		size_t len = strlen(hex) / 2;
-		char *body = xmalloc(len + 1);
-		hex_decode(hex, len, (unsigned char *)body);
-		struct form_errors *errs = xcalloc(1, sizeof *errs);
-		enum form_kind kind;
-		xmlDocPtr doc = xmlform_parse(body, len, &kind, errs);
-		free(errs);
-		free(body);
-		if (doc != NULL) {
-			struct app_doc a;
-			form_app_extract(doc, kind, &a);
-			xmlFreeDoc(doc);
-			memset(&s->targets, 0, sizeof s->targets);
-			s->targets.set[FIG_METRIC_WOMEN] = 1;
-			s->targets.tenths[FIG_METRIC_WOMEN] = a.women_tenths;
-			s->targets.set[FIG_METRIC_PRIORITY_AREA] = 1;
-			s->targets.tenths[FIG_METRIC_PRIORITY_AREA] = a.priority_area_tenths;
-			s->targets.set[FIG_METRIC_LOW_QUALIFICATION] = 1;
-			s->targets.tenths[FIG_METRIC_LOW_QUALIFICATION] = a.low_qualification_tenths;
-			s->targets.set[FIG_METRIC_POSITIVE_OUTCOME] = 1;
-			s->targets.tenths[FIG_METRIC_POSITIVE_OUTCOME] = a.positive_outcome_tenths;
-		}
+		cohort_programme_targets(PQgetvalue(res, 1, 2), &s->targets);
 	} else if (s->filter[3] != NULL) {
 		/* One call: the call's targets. */
 		memset(&s->targets, 0, sizeof s->targets);

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "figures.h"
 #include "pseudonym.h"
+#include "xmlform.h"
 
 static void
 counts_of(const struct cohort_doc *c, int64_t out[11])
@@ -114,4 +116,31 @@ cohort_ready_free(struct cohort_ready *r)
 	r->stored = NULL;
 	sbuf_free(&r->learners);
 	sbuf_free(&r->counts);
+}
+
+int
+cohort_programme_targets(const char *body_hex, struct fig_targets *t)
+{
+	size_t len = strlen(body_hex) / 2;
+	char *body = xmalloc(len + 1);
+	struct form_errors *errs = xcalloc(1, sizeof *errs);
+	enum form_kind kind;
+	struct app_doc a;
+
+	hex_decode(body_hex, len, (unsigned char *)body);
+	xmlDocPtr doc = xmlform_parse(body, len, &kind, errs);
+	free(body);
+	free(errs);
+	if (doc == NULL)
+		return -1;
+	form_app_extract(doc, kind, &a);
+	xmlFreeDoc(doc);
+	memset(t, 0, sizeof *t);
+	t->set[FIG_METRIC_WOMEN] = t->set[FIG_METRIC_PRIORITY_AREA] = 1;
+	t->set[FIG_METRIC_LOW_QUALIFICATION] = t->set[FIG_METRIC_POSITIVE_OUTCOME] = 1;
+	t->tenths[FIG_METRIC_WOMEN] = a.women_tenths;
+	t->tenths[FIG_METRIC_PRIORITY_AREA] = a.priority_area_tenths;
+	t->tenths[FIG_METRIC_LOW_QUALIFICATION] = a.low_qualification_tenths;
+	t->tenths[FIG_METRIC_POSITIVE_OUTCOME] = a.positive_outcome_tenths;
+	return 0;
 }

@@ -38,6 +38,14 @@ int cohort_prepare(xmlDocPtr xml, const struct pseudonym_key *key, const char *p
 /** Release what cohort_prepare() allocated. */
 void cohort_ready_free(struct cohort_ready *r);
 
+struct fig_targets;
+
+/** A programme's targets are its commitments: parse the stored application
+ * (its bytes as hex, as SQL's encode(body, 'hex') gives them) and set the
+ * women, priority-area, low-qualification and positive-outcome targets.
+ * Returns 0, or -1 when the stored document no longer parses. */
+int cohort_programme_targets(const char *body_hex, struct fig_targets *t);
+
 /** Today's date in UTC as "YYYY-MM-DD". */
 void cohort_today(char out[11]);
 

@@ -352,3 +352,21 @@ fig_write_csv_row(const char *group, const struct fig_values *v, struct sbuf *ou
 	}
 	sbuf_adds(out, "\r\n");
 }
+
+void
+fig_counts_from_array(const int64_t v[FIG_COUNT_COLUMNS], struct fig_counts *c)
+{
+	c->cohorts = v[0];
+	c->planned_seats = v[1];
+	c->learners = v[2];
+	c->women = v[3];
+	c->priority_area = v[4];
+	c->low_qualification = v[5];
+	c->rural = v[6];
+	c->job_seeker = v[7];
+	c->dropped = v[8];
+	c->exited = v[9];
+	c->outcome_reported = v[10];
+	c->positive = v[11];
+	c->duration_days_sum = v[12];
+}

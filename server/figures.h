@@ -118,6 +118,15 @@ const char *fig_metric_name(enum fig_metric m);
 /** The status as in DESIGN §6 ("met", "near", "below"), or NULL. */
 const char *fig_status_name(enum fig_status s);
 
+/** Number of counters in the column order used by the rollups and by
+ * fig_counts_from_array(). */
+#define FIG_COUNT_COLUMNS 13
+
+/** Fill c from the counters in rollup column order: cohorts, planned_seats,
+ * learners, women, priority_area, low_qualification, rural, job_seeker,
+ * dropped, exited, outcome_reported, positive, duration_days. */
+void fig_counts_from_array(const int64_t v[FIG_COUNT_COLUMNS], struct fig_counts *c);
+
 /** Add b's counters to a's (merging rollup cells). */
 void fig_add(struct fig_counts *a, const struct fig_counts *b);
 

@@ -5,38 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cohort.h"
 #include "figures.h"
 #include "form.h"
 #include "pg.h"
 #include "xmlform.h"
-
-/* Targets of one programme: its application's commitments. */
-static int
-programme_targets(const char *hex, struct fig_targets *t)
-{
-	size_t len = strlen(hex) / 2;
-	char *body = xmalloc(len + 1);
-	struct form_errors *errs = xcalloc(1, sizeof *errs);
-	enum form_kind kind;
-	struct app_doc a;
-
-	hex_decode(hex, len, (unsigned char *)body);
-	xmlDocPtr doc = xmlform_parse(body, len, &kind, errs);
-	free(body);
-	free(errs);
-	if (doc == NULL)
-		return -1;
-	form_app_extract(doc, kind, &a);
-	xmlFreeDoc(doc);
-	memset(t, 0, sizeof *t);
-	t->set[FIG_METRIC_WOMEN] = t->set[FIG_METRIC_PRIORITY_AREA] = 1;
-	t->set[FIG_METRIC_LOW_QUALIFICATION] = t->set[FIG_METRIC_POSITIVE_OUTCOME] = 1;
-	t->tenths[FIG_METRIC_WOMEN] = a.women_tenths;
-	t->tenths[FIG_METRIC_PRIORITY_AREA] = a.priority_area_tenths;
-	t->tenths[FIG_METRIC_LOW_QUALIFICATION] = a.low_qualification_tenths;
-	t->tenths[FIG_METRIC_POSITIVE_OUTCOME] = a.positive_outcome_tenths;
-	return 0;
-}
 
 /* The figure a target metric is compared with. */
 static enum fig_id
@@ -71,21 +44,12 @@ alerts_run(PGconn *conn, const struct job *job, struct sbuf *result, char *err, 
 		struct fig_counts c = {0};
 		struct fig_targets t;
 		struct fig_values v;
-		if (programme_targets(PQgetvalue(res, i, 14), &t) != 0)
+		if (cohort_programme_targets(PQgetvalue(res, i, 14), &t) != 0)
 			continue;
-		c.cohorts = 1;
-		c.planned_seats = atoll(PQgetvalue(res, i, 2));
-		c.learners = atoll(PQgetvalue(res, i, 3));
-		c.women = atoll(PQgetvalue(res, i, 4));
-		c.priority_area = atoll(PQgetvalue(res, i, 5));
-		c.low_qualification = atoll(PQgetvalue(res, i, 6));
-		c.rural = atoll(PQgetvalue(res, i, 7));
-		c.job_seeker = atoll(PQgetvalue(res, i, 8));
-		c.dropped = atoll(PQgetvalue(res, i, 9));
-		c.exited = atoll(PQgetvalue(res, i, 10));
-		c.outcome_reported = atoll(PQgetvalue(res, i, 11));
-		c.positive = atoll(PQgetvalue(res, i, 12));
-		c.duration_days_sum = atoll(PQgetvalue(res, i, 13));
+		int64_t cols[FIG_COUNT_COLUMNS] = { 1 };
+		for (int k = 1; k < FIG_COUNT_COLUMNS; k++)
+			cols[k] = atoll(PQgetvalue(res, i, k + 1));
+		fig_counts_from_array(cols, &c);
 		fig_compute(&c, &t, &v);
 		checked++;
 		for (int m = 0; m < FIG_METRIC_COUNT; m++) {

@@ -108,6 +108,8 @@ ratio_fn=$(awk -v a="$http_rps" -v b="$fn_tps" 'BEGIN { printf "%.2f", a / b }')
   echo "HTTP errors: $http_err; applications stored by the HTTP run: $stored"
 } | tee "$OUT/results.txt"
 
+[ "${BENCH_ONLY:-}" = intake ] && exit 0
+
 # Outcome figures at scale: 1,000,000 learners, API vs direct aggregate.
 GEN_DATABASE_URL="$GEN_DATABASE_URL" BENCH_URL="http://127.0.0.1:$HTTP_PORT" BENCH_TOKEN="$STAFF" \
   BENCH_OUT="$OUT" GEN_PSEUDONYM_KEY="$OUT/pseudonym-key" /usr/bin/python3 tests/bench/outcomes.py
