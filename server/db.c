@@ -91,6 +91,8 @@ struct db_pool {
 	int query_timeout_ms;
 	int closed;
 	int nready;
+	int started;        /* a first connection attempt concluded (ready or failed) */
+	int ever_ready;     /* a connection was READY at least once */
 	uint64_t rng;
 	struct db_conn *conns;
 	int nconns;
@@ -296,8 +298,13 @@ conn_set_state(struct db_conn *c, enum db_conn_state to)
 	}
 	if (from == DB_READY)
 		c->pool->nready--;
-	if (to == DB_READY)
+	if (to == DB_READY) {
 		c->pool->nready++;
+		c->pool->ever_ready = 1;
+	}
+	/* The pool has started once an attempt ends, in success or failure. */
+	if (to == DB_READY || ((from == DB_CONNECTING || from == DB_PREPARING) && to != DB_PREPARING))
+		c->pool->started = 1;
 	c->state = to;
 }
 
@@ -725,6 +732,11 @@ pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct db_pool *p = arg;
 	int64_t limit = now_usec() - (int64_t)p->query_timeout_ms * 1000;
 
+	/* Queries that waited for a pool whose start failed learn at once
+	 * that the database is away (after a loss, queued queries keep
+	 * waiting for the reconnection, up to their timeout). */
+	if (p->started && !p->ever_ready && p->nready == 0)
+		limit = INT64_MAX;
 	/* The queue is in arrival order: expire from the front. Items queued
 	 * by a callback here are newer and stop the loop. */
 	while (p->queue.head != NULL && p->queue.head->queued_at <= limit) {
@@ -870,7 +882,10 @@ db_query(struct db_pool *p, const char *stmt, int nparams,
 		p->refused++;
 		return -1;
 	}
-	if (p->closed || p->nready == 0 || p->queue.n >= p->queue_max) {
+	/* While the pool starts, queries wait (bounded by the queue timeout);
+	 * once a first attempt has ended, no ready connection means the
+	 * database is away and callers hear it at once. */
+	if (p->closed || (p->nready == 0 && p->started) || p->queue.n >= p->queue_max) {
 		p->refused++;
 		return -1;
 	}

@@ -52,8 +52,9 @@ struct db_pool *db_pool_new(struct event_base *base, const struct db_pool_config
 /** Queue prepared statement `stmt` with its parameters (copied, so the
  * caller's buffers may go away). lengths/formats may be NULL for text.
  * Returns 0 when accepted (fn will be called exactly once), or -1 when
- * refused: unknown statement, queue full, no connection up, or shutting
- * down (fn is not called). */
+ * refused: unknown statement, queue full, no connection up once the pool
+ * has started (while it starts, queries wait up to query_timeout_ms), or
+ * shutting down (fn is not called). */
 int db_query(struct db_pool *p, const char *stmt, int nparams,
     const char *const *values, const int *lengths, const int *formats,
     db_result_fn fn, void *arg);

@@ -712,17 +712,21 @@ refuse_when_down(void)
 	clock_t cpu0;
 
 	CHECK(p != NULL);
-	CHECK_EQ_INT(query1(p, "echo", "1", &r[0]), -1);
+	/* While the pool starts, a query waits; the refused connection ends
+	 * the start and the query fails then, well before its timeout. */
+	CHECK_EQ_INT(query1(p, "echo", "1", &r[0]), 0);
 	cpu0 = clock();
 	run_for(base, 700); /* several back-off rounds */
+	CHECK_EQ_INT(r[0].calls, 1);
+	CHECK_EQ_INT(r[0].status, -1);
 	CHECK((double)(clock() - cpu0) / CLOCKS_PER_SEC < 0.3); /* no spinning */
 	CHECK_EQ_INT(query1(p, "echo", "1", &r[1]), -1);
 	db_pool_get_stats(p, &st);
 	CHECK_EQ_INT(st.ready, 0);
-	CHECK_EQ_INT(st.refused, 2);
+	CHECK_EQ_INT(st.refused, 1);
 	CHECK_EQ_INT(st.queued, 0);
 	CHECK_EQ_INT(db_pool_pending(p), 0);
-	CHECK_EQ_INT(r[0].calls + r[1].calls, 0);
+	CHECK_EQ_INT(r[1].calls, 0);
 	db_pool_free(p);
 	recs_free(r, 2);
 	event_base_free(base);
