@@ -35,10 +35,14 @@ const struct db_stmt app_statements[] = {
 	  "              SELECT user_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL "
 	  "              LIMIT 1)", 1 },
 	{ "login_lookup",
-	  "SELECT id, password_hash FROM users WHERE email = lower($1)", 1 },
+	  "SELECT u.id, u.password_hash, gen_login_wait($1, $2) FROM (SELECT 1) x "
+	  "LEFT JOIN users u ON u.email = lower($1)", 2 },
+	{ "login_failed", "SELECT gen_login_failed($1, $2)", 2 },
 	{ "session_create",
 	  "WITH s AS (INSERT INTO sessions (token_hash, user_id, expires_at) "
-	  "           VALUES ($1, $2, now() + make_interval(hours => $3::int)) RETURNING user_id) "
+	  "           VALUES ($1, $2, now() + make_interval(hours => $3::int)) RETURNING user_id), "
+	  "     c AS (DELETE FROM login_failures WHERE key = 'account:' || "
+	  "           (SELECT email FROM users WHERE id = $2::bigint)) "
 	  "SELECT u.role, u.email FROM users u JOIN s ON s.user_id = u.id", 3 },
 	{ "session_delete", "DELETE FROM sessions WHERE token_hash = $1", 1 },
 	{ "call_create",
@@ -306,6 +310,7 @@ struct login_state {
 	char *email;
 	char *password;
 	int64_t user_id;
+	char addr[64];
 };
 
 static void
@@ -342,14 +347,20 @@ on_session_created(struct req *q, PGresult *res)
 }
 
 static void
+on_failure_recorded(struct req *q, PGresult *res)
+{
+	req_problem(q, 401, "login-failed", "Login failed", "unknown e-mail or wrong password", NULL);
+}
+
+static void
 on_password_checked(void *arg, int ok)
 {
 	struct req *q = arg;
 	struct login_state *s = q->state;
 
 	if (!ok || s->user_id == 0) {
-		req_problem(q, 401, "login-failed", "Login failed",
-		    "unknown e-mail or wrong password", NULL);
+		const char *values[2] = { s->email, s->addr };
+		req_query(q, "login_failed", 2, values, NULL, on_failure_recorded);
 		return;
 	}
 	unsigned char digest[32];
@@ -374,7 +385,17 @@ on_login_lookup(struct req *q, PGresult *res)
 
 	if (!api_result_ok(q, res))
 		return;
-	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 1)) {
+	int wait = atoi(PQgetvalue(res, 0, 2));
+	if (wait > 0) {
+		/* Throttled before any hashing: guessing costs the guesser time. */
+		char secs[16];
+		snprintf(secs, sizeof secs, "%d", wait);
+		req_header(q, "Retry-After", secs);
+		req_problem(q, 429, "too-many-logins", "Too many failed logins",
+		    "too many failed attempts for this account or address; try again later", NULL);
+		return;
+	}
+	if (!PQgetisnull(res, 0, 1)) {
 		s->user_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		stored = PQgetvalue(res, 0, 1);
 	}
@@ -422,8 +443,14 @@ h_login(struct req *q)
 	evhttp_clear_headers(&kv);
 	q->state = s;
 	q->free_state = free_login;
-	const char *values[1] = { s->email };
-	req_query(q, "login_lookup", 1, values, NULL, on_login_lookup);
+	struct evhttp_connection *c = evhttp_request_get_connection(q->r);
+	char *host = NULL;
+	ev_uint16_t port;
+	if (c != NULL)
+		evhttp_connection_get_peer(c, &host, &port);
+	snprintf(s->addr, sizeof s->addr, "%s", host ? host : "unknown");
+	const char *values[2] = { s->email, s->addr };
+	req_query(q, "login_lookup", 2, values, NULL, on_login_lookup);
 }
 
 static void

@@ -323,3 +323,21 @@ def test_job_status(env):
     assert r.status_code == 200 and r.json()["kind"] == "screen"
     problem(requests.get(f"{env['url']}/api/v1/jobs/99999999", headers=auth(env["staff"])), 404)
     problem(requests.get(f"{env['url']}/api/v1/jobs/abc", headers=auth(env["staff"])), 404)
+
+
+def test_login_throttling(env):
+    url = env["url"] + "/api/v1/session"
+    account(env["db"], "victim@orga.test", "provider", SIRET_B, password="le bon mot de passe", org="Autre organisme")
+    for _ in range(5):
+        problem(requests.post(url, data={"email": "victim@orga.test", "password": "devine"}), 401)
+    # now refused before any hashing, even with the right password
+    r = requests.post(url, data={"email": "victim@orga.test", "password": "le bon mot de passe"})
+    p = problem(r, 429)
+    assert int(r.headers["Retry-After"]) > 0 and p["type"].endswith("/too-many-logins")
+    assert sql(env["db"], "SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id "
+                          "WHERE u.email = 'victim@orga.test'")[0][0] == 0
+    # other accounts are not affected
+    assert requests.post(url, data={"email": "alice@numerique-solidaire.test",
+                                    "password": "correct horse battery"}).status_code == 200
+    # no clear password or e-mail leaks into the throttling table beyond the account key
+    assert sql(env["db"], "SELECT count(*) FROM login_failures WHERE key LIKE '%%devine%%'")[0][0] == 0
