@@ -123,6 +123,12 @@ req_reply(struct req *q, int status, const char *content_type,
 	if (content_type != NULL)
 		req_header(q, "Content-Type", content_type);
 	req_header(q, "X-Content-Type-Options", "nosniff");
+	/* Secure defaults for every answer; a page sets its own policy first. */
+	struct evkeyvalq *out = evhttp_request_get_output_headers(q->r);
+	if (evhttp_find_header(out, "Content-Security-Policy") == NULL)
+		evhttp_add_header(out, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	if (evhttp_find_header(out, "Referrer-Policy") == NULL)
+		evhttp_add_header(out, "Referrer-Policy", "no-referrer");
 	req_header(q, "Cache-Control", "no-store");
 	req_header(q, "X-Request-Id", q->req_id);
 	if (q->app->draining)

@@ -341,3 +341,12 @@ def test_login_throttling(env):
                                     "password": "correct horse battery"}).status_code == 200
     # no clear password or e-mail leaks into the throttling table beyond the account key
     assert sql(env["db"], "SELECT count(*) FROM login_failures WHERE key LIKE '%%devine%%'")[0][0] == 0
+
+
+def test_security_headers(env):
+    for path in ("/healthz", "/api/v1/calls", "/api/v1/nothing"):
+        r = requests.get(env["url"] + path)
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+        assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
