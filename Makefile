@@ -32,7 +32,7 @@ UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 BINS := $(BINDIR)/gen-server $(BINDIR)/gen-worker $(BINDIR)/genctl
 
-.PHONY: all run test unit unit-bins bench clean
+.PHONY: all run test unit unit-bins bench fuzz clean
 all: $(BINS)
 
 $(BUILD)/%.o: %.c
@@ -59,7 +59,25 @@ $(BUILD)/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
 
-unit-bins: $(UNIT_BIN)
+unit-bins: $(UNIT_BIN) $(BUILD)/tests/fuzz_replay
+
+# The fuzz harness as a plain program that replays the corpus (make test).
+$(BUILD)/tests/fuzz_replay: tests/fuzz/fuzz_xml.c $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY -o $@ $< $(CORE_OBJ) $(LDFLAGS) $(LDLIBS)
+
+# libFuzzer (clang): make fuzz [FUZZ_SECONDS=60]. New inputs go to
+# build/fuzz/corpus; tests/fuzz/corpus/xml is the committed seed corpus.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iserver -fsanitize=fuzzer,address,undefined \
+               $(shell pkg-config --cflags $(PKGS))
+fuzz: build/fuzz/fuzz_xml
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus tests/fuzz/corpus/xml
+
+build/fuzz/fuzz_xml: tests/fuzz/fuzz_xml.c $(CORE_SRC)
+	@mkdir -p build/fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
 unit: $(UNIT_BIN)
 	@st=0; for t in $(UNIT_BIN); do $$t || st=1; done; exit $$st

@@ -46,6 +46,15 @@ for t in "$BUILD"/tests/test_*; do
   if [ "$f" -ne 0 ]; then printf '%s\n' "$out"; else echo "$line"; fi
 done
 
+# The fuzz corpus, replayed through the same harness (a crash found once
+# stays fixed).
+out=$("$BUILD"/tests/fuzz_replay tests/fuzz/corpus/xml/* 2>&1); rc=$?
+if [ $rc -eq 0 ] && line=$(grep -E '^fuzz_replay: [0-9]+ passed' <<<"$out"); then
+  echo "$line"; passed=$((passed + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
+else
+  printf '%s\n' "$out"; failed=$((failed + 1))
+fi
+
 export GEN_TEST_BIN=$BIN
 JUNIT=$ROOT/var/pytest.xml
 mkdir -p var
