@@ -71,7 +71,9 @@ $(BUILD)/tests/fuzz_replay: tests/fuzz/fuzz_xml.c $(CORE_OBJ)
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -Iserver -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS))
-fuzz: build/fuzz/fuzz_xml
+fuzz:
+	@EXTRA_PACKAGES="clang libfuzzer-14-dev libclang-rt-14-dev" bash deploy/packages.sh
+	@$(MAKE) -s build/fuzz/fuzz_xml
 	@mkdir -p build/fuzz/corpus
 	build/fuzz/fuzz_xml -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus tests/fuzz/corpus/xml
 
