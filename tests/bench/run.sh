@@ -110,6 +110,14 @@ ratio_fn=$(awk -v a="$http_rps" -v b="$fn_tps" 'BEGIN { printf "%.2f", a / b }')
 
 [ "${BENCH_ONLY:-}" = intake ] && exit 0
 
+# The HTTP front: /healthz vs nginx, memory per idle connection.
+kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true
+GEN_DATABASE_URL="$GEN_DATABASE_URL" bash tests/bench/front.sh
+bin/gen-server --port $HTTP_PORT --workers "$WORKERS" --receipt-key "$OUT/receipt-key.pem" \
+  --pseudonym-key "$OUT/pseudonym-key" >>"$OUT/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null && break; sleep 0.1; done
+
 # Outcome figures at scale: 1,000,000 learners, API vs direct aggregate.
 GEN_DATABASE_URL="$GEN_DATABASE_URL" BENCH_URL="http://127.0.0.1:$HTTP_PORT" BENCH_TOKEN="$STAFF" \
   BENCH_OUT="$OUT" GEN_PSEUDONYM_KEY="$OUT/pseudonym-key" /usr/bin/python3 tests/bench/outcomes.py
