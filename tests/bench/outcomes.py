@@ -8,6 +8,7 @@ database), BENCH_URL (a running gen-server on it), BENCH_TOKEN (staff),
 BENCH_LEARNERS (default 1000000), BENCH_OUT (work directory)."""
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def setup_programmes(cur):
 
 def write_reports(directory):
     rnd = random.Random(40000)
+    shutil.rmtree(directory, ignore_errors=True)  # files of an earlier, larger run
     os.makedirs(directory, exist_ok=True)
     left = TOTAL
     for c in range(COHORTS):
