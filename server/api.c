@@ -173,10 +173,12 @@ api_result_ok(struct req *q, PGresult *res)
 }
 
 int
-api_answer_status(struct req *q, int status, const struct status_problem *map, size_t n)
+api_answer_status(struct req *q, int status, const char *code,
+    const struct status_problem *map, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (map[i].status == status) {
+		if (map[i].status == status &&
+		    (map[i].code == NULL || (code != NULL && strcmp(map[i].code, code) == 0))) {
 			req_problem(q, status, map[i].type, map[i].title, map[i].detail, NULL);
 			return 1;
 		}
@@ -677,27 +679,19 @@ on_submitted(struct req *q, PGresult *res)
 
 	if (!api_result_ok(q, res))
 		return;
+	static const struct status_problem map[] = {
+		{ 409, "call-closed", "call-closed", "Call closed",
+		  "the call is not open for applications at this time" },
+		{ 409, "idempotency-key-reused", "idempotency-key-reused", "Idempotency key reused",
+		  "this Idempotency-Key was used with a different body" },
+		{ 409, NULL, "not-amendable", "Application cannot be amended",
+		  "the application's state no longer allows amendments" },
+		{ 404, NULL, "not-found", "Not found", "no such application" },
+	};
 	int status = atoi(PQgetvalue(res, 0, 0));
 	const char *code = PQgetvalue(res, 0, 1);
-	if (status == 409 && strcmp(code, "call-closed") == 0) {
-		req_problem(q, 409, "call-closed", "Call closed",
-		    "the call is not open for applications at this time", NULL);
+	if (api_answer_status(q, status, code, map, ARRAY_LEN(map)))
 		return;
-	}
-	if (status == 409 && strcmp(code, "idempotency-key-reused") == 0) {
-		req_problem(q, 409, "idempotency-key-reused", "Idempotency key reused",
-		    "this Idempotency-Key was used with a different body", NULL);
-		return;
-	}
-	if (status == 409) {
-		req_problem(q, 409, "not-amendable", "Application cannot be amended",
-		    "the application's state no longer allows amendments", NULL);
-		return;
-	}
-	if (status == 404) {
-		api_not_found(q, "no such application");
-		return;
-	}
 	const char *tracking = PQgetvalue(res, 0, 2);
 	int version = atoi(PQgetvalue(res, 0, 3));
 	const char *received = PQgetvalue(res, 0, 4);
@@ -921,10 +915,10 @@ on_withdrawn(struct req *q, PGresult *res)
 	if (!api_result_ok(q, res))
 		return;
 	static const struct status_problem map[] = {
-		{ 404, "not-found", "Not found", "no such application" },
-		{ 409, "not-withdrawable", "Cannot withdraw", "the application is already withdrawn or decided" },
+		{ 404, NULL, "not-found", "Not found", "no such application" },
+		{ 409, NULL, "not-withdrawable", "Cannot withdraw", "the application is already withdrawn or decided" },
 	};
-	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), map, ARRAY_LEN(map)))
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), NULL, map, ARRAY_LEN(map)))
 		return;
 	char json[128];
 	int n = snprintf(json, sizeof json, "{\"tracking\":\"%s\",\"state\":\"withdrawn\"}", q->param[0]);

@@ -19,16 +19,20 @@ void api_not_found(struct req *q, const char *what);
 /** Answer the JSON text in the first column of the first row (404 if none). */
 void api_json_row(struct req *q, PGresult *res);
 
-/** A status code returned by an SQL function, and the problem it means. */
+/** A status code returned by an SQL function (with, when not NULL, the
+ * code string that refines it), and the problem it means. */
 struct status_problem {
 	int status;
+	const char *code;
 	const char *type;
 	const char *title;
 	const char *detail;
 };
-/** When `status` is listed in map, answer that problem and return 1;
- * else return 0 (the caller answers success). */
-int api_answer_status(struct req *q, int status, const struct status_problem *map, size_t n);
+/** When `status` (and `code`, for entries that name one; code may be NULL)
+ * is listed in map, answer the first matching problem and return 1; else
+ * return 0 (the caller answers success). */
+int api_answer_status(struct req *q, int status, const char *code,
+    const struct status_problem *map, size_t n);
 /** Add an error when the document's call `doc_ref` is not the URL's. */
 int api_check_call(struct form_errors *errs, const char *path, const char *doc_ref,
     const char *url_ref);

@@ -292,27 +292,16 @@ on_assign_request(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
-	int st = atoi(PQgetvalue(res, 0, 0));
-	const char *code = PQgetvalue(res, 0, 2);
-	if (st == 404) {
-		api_not_found(q, "no such call");
+	static const struct status_problem map[] = {
+		{ 404, NULL, "not-found", "Not found", "no such call" },
+		{ 409, "no-panel", "no-panel", "The call has no panel",
+		  "set the call's panel (PUT /api/v1/calls/{ref}/panel) before assignment" },
+		{ 409, NULL, "already-queued", "Assignment already queued",
+		  "an assignment of this call is queued or running" },
+		{ 422, NULL, "no-eligible", "Nothing to assign", "the call has no application in state eligible" },
+	};
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 2), map, ARRAY_LEN(map)))
 		return;
-	}
-	if (st == 409 && strcmp(code, "no-panel") == 0) {
-		req_problem(q, 409, "no-panel", "The call has no panel",
-		    "set the call's panel (PUT /api/v1/calls/{ref}/panel) before assignment", NULL);
-		return;
-	}
-	if (st == 409) {
-		req_problem(q, 409, "already-queued", "Assignment already queued",
-		    "an assignment of this call is queued or running", NULL);
-		return;
-	}
-	if (st == 422) {
-		req_problem(q, 422, "no-eligible", "Nothing to assign",
-		    "the call has no application in state eligible", NULL);
-		return;
-	}
 	char loc[64], body[96];
 	const char *job = PQgetvalue(res, 0, 1);
 	snprintf(loc, sizeof loc, "/api/v1/jobs/%s", job);
@@ -372,11 +361,11 @@ on_undo(struct req *q, PGresult *res)
 	if (!api_result_ok(q, res))
 		return;
 	static const struct status_problem map[] = {
-		{ 404, "not-found", "Not found", "no such assignment run" },
-		{ 409, "already-undone", "Already undone", "this run was undone before" },
-		{ 422, "reviews-exist", "Cannot undo", "reviews were already submitted for this run's assignments" },
+		{ 404, NULL, "not-found", "Not found", "no such assignment run" },
+		{ 409, NULL, "already-undone", "Already undone", "this run was undone before" },
+		{ 422, NULL, "reviews-exist", "Cannot undo", "reviews were already submitted for this run's assignments" },
 	};
-	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), map, ARRAY_LEN(map)))
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), NULL, map, ARRAY_LEN(map)))
 		return;
 	char body[64];
 	int n = snprintf(body, sizeof body, "{\"run\":%s,\"undone\":true}", q->param[0]);
@@ -402,13 +391,13 @@ on_extra(struct req *q, PGresult *res)
 	if (!api_result_ok(q, res))
 		return;
 	static const struct status_problem map[] = {
-		{ 404, "not-found", "Not found", "no such application in this call" },
-		{ 409, "not-in-review", "Not in review",
+		{ 404, NULL, "not-found", "Not found", "no such application in this call" },
+		{ 409, NULL, "not-in-review", "Not in review",
 		  "an extra reviewer can be added only to an application in review" },
-		{ 422, "no-reviewer-left", "No reviewer available",
+		{ 422, NULL, "no-reviewer-left", "No reviewer available",
 		  "no panel member without conflict and with capacity left" },
 	};
-	if (api_answer_status(q, PQntuples(res) ? atoi(PQgetvalue(res, 0, 0)) : 404, map, ARRAY_LEN(map)))
+	if (api_answer_status(q, PQntuples(res) ? atoi(PQgetvalue(res, 0, 0)) : 404, NULL, map, ARRAY_LEN(map)))
 		return;
 	struct sbuf b = {0};
 	sbuf_adds(&b, "{\"reviewer\":");
@@ -467,13 +456,13 @@ on_review_stored(struct req *q, PGresult *res)
 	if (!api_result_ok(q, res))
 		return;
 	static const struct status_problem map[] = {
-		{ 404, "not-found", "Not found", "you are not assigned to this application" },
-		{ 403, "conflict-of-interest", "Conflict of interest",
+		{ 404, NULL, "not-found", "Not found", "you are not assigned to this application" },
+		{ 403, NULL, "conflict-of-interest", "Conflict of interest",
 		  "you have a conflict of interest with this organisation" },
-		{ 409, "decided", "Review closed", "the application is no longer in review (decided or withdrawn)" },
+		{ 409, NULL, "decided", "Review closed", "the application is no longer in review (decided or withdrawn)" },
 	};
 	int st = atoi(PQgetvalue(res, 0, 0));
-	if (api_answer_status(q, st, map, ARRAY_LEN(map)))
+	if (api_answer_status(q, st, NULL, map, ARRAY_LEN(map)))
 		return;
 	char body[96];
 	int n = snprintf(body, sizeof body, "{\"application\":\"%s\",\"stored\":true}", q->param[0]);
@@ -563,11 +552,11 @@ on_declined(struct req *q, PGresult *res)
 	if (!api_result_ok(q, res))
 		return;
 	static const struct status_problem map[] = {
-		{ 404, "not-found", "Not found", "you are not assigned to this application" },
-		{ 409, "already-declined", "Already declined", "this assignment was already declined or ended" },
-		{ 422, "review-submitted", "Cannot decline", "you already submitted a review for this application" },
+		{ 404, NULL, "not-found", "Not found", "you are not assigned to this application" },
+		{ 409, NULL, "already-declined", "Already declined", "this assignment was already declined or ended" },
+		{ 422, NULL, "review-submitted", "Cannot decline", "you already submitted a review for this application" },
 	};
-	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), map, ARRAY_LEN(map)))
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), NULL, map, ARRAY_LEN(map)))
 		return;
 	struct sbuf b = {0};
 	sbuf_adds(&b, "{\"application\":");

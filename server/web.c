@@ -136,7 +136,7 @@ req_reply(struct req *q, int status, const char *content_type,
 	if (body != NULL && len > 0)
 		evbuffer_add(buf, body, len);
 	count_request(q, status);
-	if (status >= 500 || q->app->cfg == NULL)
+	if (status >= 500)
 		fprintf(stderr, "event=request id=%s route=%s status=%d us=%lld\n",
 		    q->req_id, q->route ? q->route->name : "-", status,
 		    (long long)(now_usec() - q->start_us));
