@@ -612,8 +612,8 @@ h_call_get(struct req *q)
 	req_query(q, "call_get", 1, values, NULL, api_json_row);
 }
 
-static void
-on_call_applications(struct req *q, PGresult *res)
+void
+api_call_json(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
@@ -629,7 +629,7 @@ static void
 h_call_applications(struct req *q)
 {
 	const char *values[1] = { q->param[0] };
-	req_query(q, "call_applications", 1, values, NULL, on_call_applications);
+	req_query(q, "call_applications", 1, values, NULL, api_call_json);
 }
 
 /* ---- applications ---- */

@@ -16,6 +16,9 @@ int api_result_ok(struct req *q, PGresult *res);
 void api_internal_error(struct req *q, PGresult *res);
 /** 404 with a problem document. */
 void api_not_found(struct req *q, const char *what);
+/** For statements answering (call exists, JSON): 404 "no such call" or
+ * the JSON of the second column. */
+void api_call_json(struct req *q, PGresult *res);
 /** Answer the JSON text in the first column of the first row (404 if none). */
 void api_json_row(struct req *q, PGresult *res);
 

@@ -175,7 +175,7 @@ on_panel_set(struct req *q, PGresult *res)
 		return;
 	}
 	const char *values[1] = { q->param[0] };
-	req_query(q, "rv_panel_get", 1, values, NULL, api_json_row);
+	req_query(q, "rv_panel_get", 1, values, NULL, api_call_json);
 }
 
 void
@@ -214,24 +214,11 @@ h_panel_put(struct req *q)
 	sbuf_free(&m);
 }
 
-static void
-on_panel_get(struct req *q, PGresult *res)
-{
-	if (!api_result_ok(q, res))
-		return;
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-		api_not_found(q, "no such call");
-		return;
-	}
-	const char *j = PQgetvalue(res, 0, 1);
-	req_json(q, 200, j, strlen(j));
-}
-
 void
 h_panel_get(struct req *q)
 {
 	const char *values[1] = { q->param[0] };
-	req_query(q, "rv_panel_get", 1, values, NULL, on_panel_get);
+	req_query(q, "rv_panel_get", 1, values, NULL, api_call_json);
 }
 
 static void
@@ -321,7 +308,7 @@ void
 h_assignments_get(struct req *q)
 {
 	const char *values[1] = { q->param[0] };
-	req_query(q, "rv_assignments", 1, values, NULL, on_panel_get);
+	req_query(q, "rv_assignments", 1, values, NULL, api_call_json);
 }
 
 static void

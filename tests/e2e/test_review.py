@@ -59,6 +59,7 @@ def env(database, server, worker):
                      data=f'<panel xmlns="{NS}" call="AAP-REV">{members}</panel>'.encode(),
                      headers=xml_headers(e["staff"]))
     assert r.status_code == 200, r.text
+    assert sorted(r.json()["members"]) == sorted(REVIEWERS + [R5, R6])  # the panel as stored
     e["apps"] = {}
     for name, tok, siret in (("A", "provA", SIRET_A), ("B", "provB", SIRET_B), ("C", "provC", SIRET_C)):
         r = requests.post(url + "/api/v1/calls/AAP-REV/applications",
