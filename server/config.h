@@ -30,6 +30,9 @@ struct gen_config {
 	int max_headers;
 	int idle_timeout;
 	int request_timeout;
+	char *tls_cert;          /* TLS is on when both are set */
+	char *tls_key;
+	int hsts_seconds;
 	char *receipt_key;
 	char *pseudonym_key;
 	int hash_threads;
