@@ -84,8 +84,8 @@ build/fuzz/fuzz_xml: tests/fuzz/fuzz_xml.c $(CORE_SRC)
 unit: $(UNIT_BIN)
 	@st=0; for t in $(UNIT_BIN); do $$t || st=1; done; exit $$st
 
-run: 
-	@deploy/run.sh
+run:
+	@TLS=$(TLS) deploy/run.sh
 
 test:
 	@tests/run-all.sh

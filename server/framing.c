@@ -7,11 +7,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include <poll.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <http_parser.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
+#include "tls.h"
 #include "util.h"
 
 /* The failures the filter reports; the index travels in the internal path. */
@@ -40,6 +45,10 @@ static const struct failure {
 	{ 408, "Request timeout", "the request was not received in time" },
 #define F_CONTENT_LENGTH 9
 	{ 400, "Bad Content-Length", "Content-Length must be one run of digits, given once" },
+#define F_PLAIN_ON_TLS 10
+	{ 400, "Plain HTTP sent to the HTTPS port", "this port speaks TLS only: use https://" },
+#define F_TLS 11
+	{ 400, "TLS failure", "the TLS handshake or a record failed" },
 };
 
 #define INTERNAL_PREFIX "/.gen-framing/"
@@ -47,6 +56,11 @@ static char secret[33]; /* per process: clients cannot forge internal paths */
 
 /* Which header the parser is in, for the few the filter checks. */
 enum hdr { H_OTHER, H_HOST, H_TE, H_CL, H_EXPECT };
+
+/* A TLS connection's states. Answers leave encrypted only when UP; a
+ * client that spoke plain HTTP to the port gets its one answer in clear;
+ * otherwise answers are dropped and the connection closes. */
+enum tls_state { TLS_OFF, TLS_HANDSHAKE, TLS_UP, TLS_PLAIN_REPLY, TLS_DEAD };
 
 struct conn {
 	struct bufferevent *underlying;
@@ -65,6 +79,10 @@ struct conn {
 	int hosts, tes, expect_continue;
 	char te[32], cl[32], expect[32];
 	size_t te_len, cl_len, expect_len;
+	/* TLS: ciphertext in, plaintext waiting to be parsed, ciphertext out */
+	SSL *ssl;
+	enum tls_state tls;
+	struct evbuffer *tls_in, *clear, *tls_out;
 };
 
 static http_parser_settings settings;
@@ -76,6 +94,7 @@ conn_of(http_parser *p)
 }
 
 static void fail(struct conn *c, int code);
+static void send_interim(struct conn *c, const char *text, size_t len);
 
 static int
 is_tchar(char ch)
@@ -242,7 +261,7 @@ on_headers_complete(http_parser *p)
 		/* The body is held here until complete, so the client must be
 		 * told to send it now. */
 		if (p->http_minor == 1 && ((p->flags & F_CHUNKED) || p->content_length > 0))
-			bufferevent_write(c->underlying, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
 	return 0;
 }
@@ -289,19 +308,176 @@ fail(struct conn *c, int code)
 	evbuffer_add(bufferevent_get_input(c->filter), line, (size_t)n);
 }
 
-static enum bufferevent_filter_result
-filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
-    enum bufferevent_flush_mode mode, void *arg)
+/* ---- the writing side ----
+ *
+ * evhttp takes a reply as written once the filter's output is empty, and
+ * may then shut the socket down at once, which would lose whatever still
+ * waited in the socket bufferevent. So replies go to the socket directly
+ * while it accepts them (encrypted first under TLS); what it does not take
+ * waits in the socket bufferevent, and the reply's last byte stays in the
+ * filter until that is empty and the socket has room, then leaves directly
+ * too. evhttp hears "written" when every byte is in the kernel. */
+
+/* Write `wire` (`n` bytes of it) straight to the socket; whatever the
+ * kernel does not take goes, in order, to the socket bufferevent `dst`. */
+static int
+write_direct(struct conn *c, struct evbuffer *wire, size_t n, struct evbuffer *dst)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->underlying);
+
+	if (fd < 0)
+		return -1;
+	if (evbuffer_get_length(dst) == 0 && n > 0) {
+		int w = evbuffer_write_atmost(wire, fd, (ev_ssize_t)n);
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (w > 0)
+			n -= (size_t)w;
+	}
+	if (n > 0)
+		evbuffer_remove_buffer(wire, dst, n);
+	return 0;
+}
+
+/* Encrypt `n` bytes of `src` into c->tls_out. */
+static int
+tls_encrypt(struct conn *c, struct evbuffer *src, size_t n)
+{
+	while (n > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(src, (ev_ssize_t)n, NULL, &v, 1) < 1)
+			return -1;
+		size_t len = v.iov_len < n ? v.iov_len : n, done = 0;
+		if (SSL_write_ex(c->ssl, v.iov_base, len, &done) != 1 || done == 0) {
+			c->tls = TLS_DEAD;
+			return -1;
+		}
+		evbuffer_drain(src, done);
+		n -= done;
+	}
+	return 0;
+}
+
+/* Send `n` bytes of the reply in `src`: as they are, or encrypted. */
+static int
+send_bytes(struct conn *c, struct evbuffer *src, size_t n, struct evbuffer *dst)
+{
+	if (c->tls != TLS_UP)
+		return write_direct(c, src, n, dst);
+	if (tls_encrypt(c, src, n) != 0)
+		return -1;
+	return write_direct(c, c->tls_out, evbuffer_get_length(c->tls_out), dst);
+}
+
+/* Bytes OpenSSL produced on its own (handshake, alerts, tickets). */
+static void
+flush_tls_out(struct conn *c)
+{
+	if (evbuffer_get_length(c->tls_out) > 0 &&
+	    write_direct(c, c->tls_out, evbuffer_get_length(c->tls_out),
+	    bufferevent_get_output(c->underlying)) != 0)
+		evbuffer_drain(c->tls_out, evbuffer_get_length(c->tls_out));
+}
+
+/* An interim answer (100 Continue) while a request is being received. It
+ * must not overtake the end of an earlier reply still held by the filter;
+ * then it is simply not sent (the client sends its body after a while). */
+static void
+send_interim(struct conn *c, const char *text, size_t len)
+{
+	struct evbuffer *b;
+
+	if (evbuffer_get_length(bufferevent_get_output(c->filter)) > 0 ||
+	    (c->ssl != NULL && c->tls != TLS_UP))
+		return;
+	b = evbuffer_new();
+	evbuffer_add(b, text, len);
+	if (send_bytes(c, b, len, bufferevent_get_output(c->underlying)) != 0)
+		c->tls = c->ssl ? TLS_DEAD : c->tls;
+	evbuffer_free(b);
+}
+
+static int
+socket_has_room(evutil_socket_t fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+static void
+on_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->failed) {
-		evbuffer_drain(src, evbuffer_get_length(src));
+	bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
+}
+
+static enum bufferevent_filter_result
+filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct conn *c = arg;
+	size_t n = evbuffer_get_length(src);
+
+	if (n == 0)
+		return BEV_OK;
+	if (c->ssl != NULL && c->tls != TLS_UP && c->tls != TLS_PLAIN_REPLY) {
+		/* No channel to answer on: drop it, evhttp then closes. */
+		evbuffer_drain(src, n);
 		return BEV_OK;
 	}
-	while (evbuffer_get_length(src) > 0 && !c->failed) {
+	if (evbuffer_get_length(dst) > 0)
+		return BEV_NEED_MORE; /* the socket bufferevent is still writing */
+	evutil_socket_t fd = bufferevent_getfd(c->underlying);
+	if (fd < 0)
+		goto broken;
+	if (c->tls != TLS_UP) {
+		/* Plain bytes split anywhere: all at once, keep the last back
+		 * only if the kernel does not take everything. */
+		if (evbuffer_write(src, fd) < 0 && errno != EAGAIN && errno != EINTR)
+			goto broken;
+		n = evbuffer_get_length(src);
+		if (n == 0)
+			return BEV_OK;
+		if (n > 1) {
+			evbuffer_remove_buffer(src, dst, n - 1);
+			return BEV_OK;
+		}
+	} else {
+		/* A record cannot be split: the last byte makes a record of
+		 * its own, sent when the kernel surely takes it whole. */
+		if (n > 1) {
+			if (send_bytes(c, src, n - 1, dst) != 0)
+				goto broken;
+			if (evbuffer_get_length(dst) > 0)
+				return BEV_OK; /* called again once dst is written */
+		}
+		if (socket_has_room(fd)) {
+			if (send_bytes(c, src, 1, dst) != 0)
+				goto broken;
+			return BEV_OK;
+		}
+	}
+	if (c->wev == NULL)
+		c->wev = event_new(bufferevent_get_base(c->filter), fd, EV_WRITE, on_writable, c);
+	event_add(c->wev, NULL);
+	return BEV_NEED_MORE;
+broken:
+	/* The peer is gone or TLS failed: nothing more can reach it. */
+	evbuffer_drain(src, evbuffer_get_length(src));
+	return BEV_OK;
+}
+
+/* ---- the reading side ---- */
+
+/* Run the parser over `in`; whole valid requests go to `dst`. */
+static void
+parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
+{
+	while (evbuffer_get_length(in) > 0 && !c->failed) {
 		struct evbuffer_iovec v;
-		if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		size_t used = http_parser_execute(&c->parser, &settings, v.iov_base, v.iov_len);
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -312,7 +488,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 				    F_CONTENT_LENGTH : F_MALFORMED);
 			break;
 		}
-		evbuffer_remove_buffer(src, c->pending, used);
+		evbuffer_remove_buffer(in, c->pending, used);
 		if (c->message_done) {
 			c->message_done = 0;
 			/* An Upgrade request stops http-parser; this server
@@ -329,60 +505,89 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 			break;
 	}
 	if (c->failed)
-		evbuffer_drain(src, evbuffer_get_length(src));
-	return BEV_OK;
+		evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-/* The writing side. evhttp takes a reply as written once the filter's
- * output is empty, and may then close the socket at once (shutdown), which
- * would lose whatever still waited in the socket bufferevent. So replies go
- * to the socket directly while it accepts them; when it does not, all but
- * the last byte wait in the socket bufferevent, and the last byte leaves
- * only once that is empty. evhttp hears "written" when every byte is in the
- * kernel. */
+/* The TLS failure of a connection that has not finished its handshake.
+ * Plain HTTP gets one plain answer saying to use https. */
 static void
-on_writable(evutil_socket_t fd, short what, void *arg)
+tls_refuse(struct conn *c)
 {
-	struct conn *c = arg;
+	unsigned long e = ERR_peek_last_error();
+	int plain = ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST;
 
-	bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
+	fprintf(stderr, "event=tls_failed stage=%s reason=\"%s\"\n",
+	    c->tls == TLS_HANDSHAKE ? "handshake" : "record", tls_last_error());
+	ERR_clear_error();
+	flush_tls_out(c); /* the alert, if any */
+	c->tls = plain ? TLS_PLAIN_REPLY : TLS_DEAD;
+	fail(c, plain ? F_PLAIN_ON_TLS : F_TLS);
+}
+
+/* Decrypt what arrived into c->clear. */
+static void
+tls_in(struct conn *c, struct evbuffer *src)
+{
+	char buf[16384];
+
+	evbuffer_add_buffer(c->tls_in, src);
+	if (c->tls == TLS_HANDSHAKE) {
+		int r = SSL_do_handshake(c->ssl);
+		if (r != 1) {
+			int err = SSL_get_error(c->ssl, r);
+			flush_tls_out(c);
+			if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+				tls_refuse(c);
+			return;
+		}
+		c->tls = TLS_UP;
+		evtimer_del(c->timer);
+	}
+	while (c->tls == TLS_UP) {
+		size_t got = 0;
+		if (SSL_read_ex(c->ssl, buf, sizeof buf, &got) == 1) {
+			evbuffer_add(c->clear, buf, got);
+			continue;
+		}
+		int err = SSL_get_error(c->ssl, 0);
+		if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL) {
+			fprintf(stderr, "event=tls_failed stage=record reason=\"%s\"\n", tls_last_error());
+			c->tls = TLS_DEAD;
+			fail(c, F_TLS);
+		}
+		break; /* WANT_READ, or close_notify (the TCP close follows) */
+	}
+	flush_tls_out(c);
 }
 
 static enum bufferevent_filter_result
-filter_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
+filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
     enum bufferevent_flush_mode mode, void *arg)
 {
 	struct conn *c = arg;
 
-	if (evbuffer_get_length(src) == 0)
-		return BEV_OK;
-	if (evbuffer_get_length(dst) > 0)
-		return BEV_NEED_MORE; /* the socket bufferevent is still writing */
-	evutil_socket_t fd = bufferevent_getfd(c->underlying);
-	if (fd < 0)
-		return BEV_ERROR;
-	if (evbuffer_write(src, fd) < 0 && errno != EAGAIN && errno != EINTR)
-		return BEV_ERROR;
-	size_t left = evbuffer_get_length(src);
-	if (left == 0)
-		return BEV_OK;
-	if (left > 1) {
-		evbuffer_remove_buffer(src, dst, left - 1);
+	if (c->failed) {
+		evbuffer_drain(src, evbuffer_get_length(src));
 		return BEV_OK;
 	}
-	if (c->wev == NULL)
-		c->wev = event_new(bufferevent_get_base(c->filter), fd, EV_WRITE, on_writable, c);
-	event_add(c->wev, NULL);
-	return BEV_NEED_MORE;
+	if (c->ssl != NULL) {
+		tls_in(c, src);
+		src = c->clear;
+	}
+	parse(c, src, dst);
+	return BEV_OK;
 }
 
+/* The time allowed to receive one request, or to finish a TLS handshake. */
 static void
 on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if (!c->in_message || c->failed)
+	if (c->failed || (!c->in_message && c->tls != TLS_HANDSHAKE))
 		return;
+	if (c->tls == TLS_HANDSHAKE)
+		c->tls = TLS_DEAD;
 	fail(c, F_TIMEOUT);
 	bufferevent_trigger(c->filter, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
 }
@@ -396,6 +601,12 @@ conn_free(void *arg)
 	if (c->wev != NULL)
 		event_free(c->wev);
 	evbuffer_free(c->pending);
+	if (c->ssl != NULL) {
+		SSL_free(c->ssl); /* and its BIO */
+		evbuffer_free(c->tls_in);
+		evbuffer_free(c->clear);
+		evbuffer_free(c->tls_out);
+	}
 	free(c);
 }
 
@@ -411,6 +622,20 @@ make_bev(struct event_base *base, void *arg)
 	c->timer = evtimer_new(base, on_deadline, c);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
+	if (limits.tls != NULL) {
+		struct timeval tv = { c->lim.request_timeout, 0 };
+		c->ssl = SSL_new(limits.tls);
+		if (c->ssl == NULL)
+			abort();
+		c->tls_in = evbuffer_new();
+		c->clear = evbuffer_new();
+		c->tls_out = evbuffer_new();
+		BIO *bio = tls_evbuffer_bio(c->tls_in, c->tls_out);
+		SSL_set_bio(c->ssl, bio, bio);
+		SSL_set_accept_state(c->ssl);
+		c->tls = TLS_HANDSHAKE;
+		evtimer_add(c->timer, &tv);
+	}
 	c->underlying = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	c->filter = bufferevent_filter_new(c->underlying, filter_in, filter_out,
 	    BEV_OPT_CLOSE_ON_FREE, conn_free, c);

@@ -13,18 +13,29 @@
  * A request that breaks a rule is never seen by evhttp: the filter
  * discards it and everything after it, and passes instead a one-line
  * internal request naming the failure, which the request layer answers with
- * a problem document and Connection: close (framing_failure()). */
+ * a problem document and Connection: close (framing_failure()).
+ *
+ * With TLS the same filter runs OpenSSL over the socket's bytes (memory
+ * BIOs, server/tls.c) rather than stacking libevent's bufferevent_openssl:
+ * evhttp shuts the socket down as soon as the top bufferevent's output is
+ * empty, and only a filter that writes to the socket itself can make
+ * "empty" mean "in the kernel" (libevent 2.1.12's SSL bufferevent has no
+ * flush, and as a filter it does not pass the socket down). Plain HTTP sent
+ * to a TLS port gets one plain 400 problem saying to use https. */
 #ifndef GEN_FRAMING_H
 #define GEN_FRAMING_H
 
 #include <stddef.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
+#include <openssl/ssl.h>
 
 struct framing_limits {
 	size_t max_headers;      /* request line and headers, bytes */
 	size_t max_body;         /* declared or chunked body, bytes */
-	int request_timeout;     /* seconds to receive one whole request */
+	int request_timeout;     /* seconds to receive one whole request, or
+	                          * to finish a TLS handshake */
+	SSL_CTX *tls;            /* non-NULL: the port speaks TLS only */
 };
 
 /** Install the filter on every connection of `http` (evhttp_set_bevcb).

@@ -26,6 +26,7 @@
 #include "app.h"
 #include "db.h"
 #include "framing.h"
+#include "tls.h"
 #include "hashpool.h"
 #include "pseudonym.h"
 #include "receipt.h"
@@ -97,7 +98,8 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 
 /* One process's life: loop until drained. */
 static int
-serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseudonym_key *pkey)
+serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseudonym_key *pkey,
+    SSL_CTX *tls)
 {
 	struct app app = {0};
 	struct event *sigs[2];
@@ -118,6 +120,7 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 		.max_headers = (size_t)cfg->max_headers,
 		.max_body = (size_t)cfg->max_body,
 		.request_timeout = cfg->request_timeout,
+		.tls = tls,
 	};
 	framing_install(app.http, &lim);
 	evhttp_set_max_body_size(app.http, (ev_ssize_t)cfg->max_body);
@@ -160,7 +163,8 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
-	fprintf(stderr, "event=serving pid=%d listen=%s:%d\n", (int)getpid(), cfg->listen, cfg->port);
+	fprintf(stderr, "event=serving pid=%d listen=%s:%d scheme=%s\n", (int)getpid(), cfg->listen,
+	    cfg->port, tls ? "https" : "http");
 
 	event_base_dispatch(app.base);
 
@@ -176,6 +180,23 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	free(app.metrics);
 	event_base_free(app.base);
 	return 0;
+}
+
+/* TLS when both files are configured; one without the other is an error. */
+static int
+load_tls(const struct gen_config *cfg, SSL_CTX **tls, char *err, size_t errlen)
+{
+	int cert = cfg->tls_cert[0] != '\0', key = cfg->tls_key[0] != '\0';
+
+	*tls = NULL;
+	if (!cert && !key)
+		return 0;
+	if (!cert || !key) {
+		snprintf(err, errlen, "tls-cert and tls-key go together");
+		return -1;
+	}
+	*tls = tls_context_new(cfg->tls_cert, cfg->tls_key, err, errlen);
+	return *tls ? 0 : -1;
 }
 
 static volatile sig_atomic_t parent_stop;
@@ -204,11 +225,14 @@ main(int argc, char **argv)
 	struct receipt_key *key = NULL;
 	struct pseudonym_key *pkey = NULL;
 	int fd = -1;
-	if (xmlform_init(cfg.forms_dir, err, sizeof err) != 0 ||
+	SSL_CTX *tls = NULL;
+	if (load_tls(&cfg, &tls, err, sizeof err) != 0 ||
+	    xmlform_init(cfg.forms_dir, err, sizeof err) != 0 ||
 	    (key = receipt_key_load(cfg.receipt_key, err, sizeof err)) == NULL ||
 	    (pkey = pseudonym_key_load(cfg.pseudonym_key, err, sizeof err)) == NULL ||
 	    (fd = listen_socket(cfg.listen, cfg.port, err, sizeof err)) < 0) {
 		fprintf(stderr, "gen-server: %s\n", err);
+		SSL_CTX_free(tls);
 		receipt_key_free(key);
 		pseudonym_key_free(pkey);
 		xmlform_shutdown();
@@ -221,14 +245,14 @@ main(int argc, char **argv)
 	sigaddset(&stopsigs, SIGINT);
 	sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 	if (cfg.workers == 1) {
-		rc = serve(&cfg, fd, key, pkey);
+		rc = serve(&cfg, fd, key, pkey, tls);
 	} else {
 		pid_t *kids = xcalloc((size_t)cfg.workers, sizeof *kids);
 		for (int i = 0; i < cfg.workers; i++) {
 			kids[i] = fork();
 			if (kids[i] == 0) {
 				free(kids);
-				rc = serve(&cfg, fd, key, pkey);
+				rc = serve(&cfg, fd, key, pkey, tls);
 				_exit(rc);
 			}
 		}
@@ -266,7 +290,7 @@ main(int argc, char **argv)
 					free(kids);
 					signal(SIGTERM, SIG_DFL);
 					signal(SIGINT, SIG_DFL);
-					_exit(serve(&cfg, fd, key, pkey));
+					_exit(serve(&cfg, fd, key, pkey, tls));
 				}
 				sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 				if (k > 0) {
@@ -284,6 +308,7 @@ main(int argc, char **argv)
 		free(kids);
 	}
 	close(fd);
+	SSL_CTX_free(tls);
 	receipt_key_free(key);
 	pseudonym_key_free(pkey);
 	xmlform_shutdown();
