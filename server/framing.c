@@ -53,6 +53,7 @@ static const struct failure {
 
 #define INTERNAL_PREFIX "/.gen-framing/"
 static char secret[33]; /* per process: clients cannot forge internal paths */
+static long live;       /* connections open in this process */
 
 /* Which header the parser is in, for the few the filter checks. */
 enum hdr { H_OTHER, H_HOST, H_TE, H_CL, H_EXPECT };
@@ -608,15 +609,23 @@ conn_free(void *arg)
 		evbuffer_free(c->tls_out);
 	}
 	free(c);
+	live--;
 }
 
 static struct framing_limits limits;
+
+long
+framing_connections(void)
+{
+	return live;
+}
 
 static struct bufferevent *
 make_bev(struct event_base *base, void *arg)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
 
+	live++;
 	c->lim = limits;
 	c->pending = evbuffer_new();
 	c->timer = evtimer_new(base, on_deadline, c);

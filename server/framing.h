@@ -43,6 +43,9 @@ struct framing_limits {
  * random generator (a per-process secret marks internal requests). */
 void framing_install(struct evhttp *http, const struct framing_limits *limits);
 
+/** Connections open in this process. */
+long framing_connections(void);
+
 /** When `path` is an internal failure request made by the filter, return
  * 1 and set *status, *title and *detail (static strings); else 0. */
 int framing_failure(const char *path, int *status, const char **title,

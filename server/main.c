@@ -8,6 +8,7 @@
  * --shutdown-grace) and exits. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -75,6 +76,20 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 			fprintf(stderr, "event=shutdown_forced inflight=%d\n", app->inflight);
 		event_base_loopexit(app->base, NULL);
 	}
+}
+
+/* After a burst of connections or large bodies has gone, give the freed
+ * heap back to the system: glibc keeps it otherwise, and a server that
+ * held 20,000 idle connections once would keep their memory for good. */
+static void
+on_trim_tick(evutil_socket_t fd, short what, void *arg)
+{
+	static long mark;
+	long now = framing_connections();
+
+	if (now < mark)
+		malloc_trim(0);
+	mark = now;
 }
 
 static void
@@ -156,6 +171,9 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	sigs[1] = evsignal_new(app.base, SIGINT, on_sigterm, &app);
 	event_add(sigs[0], NULL);
 	event_add(sigs[1], NULL);
+	struct timeval trim_every = { 2, 0 };
+	struct event *trim = event_new(app.base, -1, EV_PERSIST, on_trim_tick, NULL);
+	event_add(trim, &trim_every);
 	/* Signals were blocked since before fork: a SIGTERM that came during
 	 * start-up is delivered now, to the loop's handler. */
 	sigset_t set;
@@ -171,6 +189,7 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	fprintf(stderr, "event=stopped pid=%d\n", (int)getpid());
 	event_free(sigs[0]);
 	event_free(sigs[1]);
+	event_free(trim);
 	if (drain_timer)
 		event_free(drain_timer);
 	evhttp_free(app.http);

@@ -568,9 +568,10 @@ metrics_render(struct app *app, struct sbuf *out)
 	    "# TYPE gen_db_queries_total counter\ngen_db_queries_total{outcome=\"completed\"} %llu\n"
 	    "gen_db_queries_total{outcome=\"failed\"} %llu\ngen_db_queries_total{outcome=\"refused\"} %llu\n"
 	    "# TYPE gen_db_reconnects_total counter\ngen_db_reconnects_total %llu\n"
+	    "# TYPE gen_http_connections gauge\ngen_http_connections %ld\n"
 	    "# TYPE gen_http_in_flight gauge\ngen_http_in_flight %d\n",
 	    st.connections, st.ready, st.queued, st.in_flight,
 	    (unsigned long long)st.completed, (unsigned long long)st.failed,
 	    (unsigned long long)st.refused, (unsigned long long)st.reconnects,
-	    app->inflight);
+	    framing_connections(), app->inflight);
 }
