@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +35,7 @@
 
 static struct event *drain_timer;
 static struct evhttp_bound_socket *bound;
+static struct event *accept_pause; /* accepting again after running out of descriptors */
 static int64_t drain_deadline_us;
 
 static int
@@ -78,6 +80,29 @@ on_drain_tick(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* accept() failed for want of descriptors or memory. libevent's listener
+ * would retry at once, forever (the socket stays readable), spinning and
+ * logging; instead pause accepting for a moment, pending connections wait
+ * in the kernel's backlog, and say so once per pause. */
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval pause = { 0, 100000 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	fprintf(stderr, "event=accept_paused error=\"%s\" connections=%ld\n",
+	    evutil_socket_error_to_string(err), framing_connections());
+	evconnlistener_disable(l);
+	event_add(accept_pause, &pause);
+}
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	if (bound != NULL)
+		evconnlistener_enable(evhttp_bound_socket_get_listener(bound));
+}
+
 /* After a burst of connections or large bodies has gone, give the freed
  * heap back to the system: glibc keeps it otherwise, and a server that
  * held 20,000 idle connections once would keep their memory for good. */
@@ -103,6 +128,7 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 	app->draining = 1;
 	fprintf(stderr, "event=draining pid=%d inflight=%d\n", (int)getpid(), app->inflight);
 	if (bound != NULL) {
+		event_del(accept_pause);
 		evhttp_del_accept_socket(app->http, bound);
 		bound = NULL;
 	}
@@ -149,6 +175,8 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 		fprintf(stderr, "event=fatal reason=\"cannot accept on socket\"\n");
 		return 1;
 	}
+	accept_pause = evtimer_new(app.base, on_accept_resume, NULL);
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), on_accept_error);
 	app.metrics = xcalloc((size_t)route_count + 1, sizeof *app.metrics);
 	size_t nstmts = (size_t)(app_statement_count + review_statement_count + outcome_statement_count);
 	struct db_stmt *stmts = xcalloc(nstmts, sizeof *stmts);
@@ -192,6 +220,7 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	event_free(trim);
 	if (drain_timer)
 		event_free(drain_timer);
+	event_free(accept_pause);
 	evhttp_free(app.http);
 	db_pool_free(app.db);
 	free(stmts);
@@ -199,6 +228,20 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	free(app.metrics);
 	event_base_free(app.base);
 	return 0;
+}
+
+/* Every connection is a descriptor: use all the system allows this
+ * process (the soft limit is often 1,024 against a hard one of 65,536+). */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			fprintf(stderr, "event=warning reason=\"cannot raise the descriptor limit\"\n");
+	}
 }
 
 /* TLS when both files are configured; one without the other is an error. */
@@ -241,6 +284,7 @@ main(int argc, char **argv)
 		return rc == 1 ? 0 : 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 	struct receipt_key *key = NULL;
 	struct pseudonym_key *pkey = NULL;
 	int fd = -1;
