@@ -33,7 +33,8 @@ TOKEN = os.environ["BENCH_STAFF_TOKEN"]
 TOTAL = int(os.environ.get("BENCH_LEARNERS", "1000000"))
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "100"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(ROOT, "var", "bench"))
-PAGE_FILTER = "region=84"
+PAGE_REGION = "84"  # the dashboard page's filter: one region
+PAGE_FILTER = f"region={PAGE_REGION}"
 FAMILIES = ["development", "infrastructure", "cybersecurity-cloud", "data-ai-iot", "design",
             "digital-marketing", "management"]
 REGIONS = ["01", "02", "03", "04", "06", "11", "24", "27", "28", "32", "44", "52", "53", "75", "76", "84", "93", "94"]
@@ -168,7 +169,7 @@ def main():
     api = f"{URL}/api/v1/dashboard/outcomes?"
     # name, URL, key columns of the direct aggregate, its WHERE, table line
     views = [(f"/dashboard?{PAGE_FILTER}", f"{URL}/dashboard?{PAGE_FILTER}", ("c.region", "c.family", "c.year"),
-              "WHERE c.region = '84'", "dashboard.page"),
+              f"WHERE c.region = '{PAGE_REGION}'", "dashboard.page"),
              ("total", api, (), "", "dashboard.api_total"),
              ("group_by=year", api + "group_by=year", ("c.year",), "", None),
              ("group_by=region", api + "group_by=region", ("c.region",), "", "dashboard.api_region"),

@@ -40,6 +40,9 @@ for p in ${PARTS//,/ }; do
   case ",$ALL," in *",$p,"*) ;; *) echo "BENCH_ONLY: unknown part '$p' (parts: $ALL)" >&2; exit 2 ;; esac
 done
 MODE="full sizes"
+if env | grep -qE '^BENCH_(SECONDS|CONCURRENCY|WORKERS|FRONT_SECONDS|IDLE|LEARNERS|REQUESTS|ASSIGN_[A-Z]+|GLPK_[A-Z]+)='; then
+  MODE="sizes set by BENCH_* variables"
+fi
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
   MODE="BENCH_QUICK=1: tiny sizes, a smoke run, not figures"
   : "${BENCH_SECONDS:=3}" "${BENCH_FRONT_SECONDS:=3}" "${BENCH_IDLE:=1000}" "${BENCH_LEARNERS:=5000}" \
