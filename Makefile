@@ -2,7 +2,7 @@
 # make            build bin/gen-server, bin/gen-worker, bin/genctl
 # make run        packages, build, private PostgreSQL, demo data, run
 # make test       throw-away PostgreSQL, every test, "N passed, N failed"
-# make bench      benchmarks (not tests)
+# make bench      benchmarks (not tests): one table of ratios; BENCH_QUICK=1 for a smoke run
 # make SANITIZE=1 ASan+UBSan build
 
 PKGS    := libevent libevent_openssl libevent_pthreads libpq libxml-2.0 openssl libcurl
