@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PORT=${PORT:-8080}
-PG_PORT=${GEN_PG_PORT:-55432}
+PG_PORT=${GEN_PG_PORT:-25432}
 PGDIR=$ROOT/var/pg
 
 bash deploy/packages.sh

@@ -13,8 +13,8 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
-GPORT=56097
-NPORT=56098
+GPORT=26097
+NPORT=26098
 IDLE=${BENCH_IDLE:-10000}
 SECS=${BENCH_FRONT_SECONDS:-10}
 mkdir -p "$OUT/nginx"

@@ -8,7 +8,7 @@
 #   dashboard  dashboard.sh  GET /dashboard and the figures API vs the direct SQL aggregate
 #   assign     assign.sh     the assignment optimiser vs GLPK on the same instances
 # The first three share a fresh database (setup.sh: var/bench-pg, port
-# 55499; gen-server on 18099, the front part on 56097 and nginx on 56098).
+# 25499; gen-server on 18099, the front part on 26097 and nginx on 26098).
 # A part that fails does not stop the others: its lines show "failed" and
 # the reason, and the run exits 1.
 #
@@ -50,7 +50,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 fi
 export BENCH_SECONDS BENCH_CONCURRENCY BENCH_WORKERS BENCH_FRONT_SECONDS BENCH_IDLE BENCH_LEARNERS \
   BENCH_REQUESTS BENCH_ASSIGN_APPS BENCH_ASSIGN_MAX BENCH_GLPK_LIMIT BENCH_GLPK_TIMEOUT
-export BENCH_PG_PORT=55499 BENCH_HTTP_PORT=18099
+export BENCH_PG_PORT=25499 BENCH_HTTP_PORT=18099
 
 EXTRA_PACKAGES="wrk nginx-light glpk-utils" bash deploy/packages.sh || exit 1
 make -s -j"$(nproc)" all || exit 1
