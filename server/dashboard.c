@@ -53,7 +53,8 @@ static const char page_css[] =
 	"form.filters label{display:flex;flex-direction:column;font-size:.9rem}\n"
 	"ul.download{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.25rem 1.5rem}\n"
 	".note{font-size:.9rem;color:#444}\n"
-	"@media print{form.filters,ul.download{display:none}"
+	"form.signout{float:right;margin:.25rem 0 0 1rem}\n"
+	"@media print{form.filters,form.signout,ul.download{display:none}"
 	"body{max-width:none;margin:0;padding:0;font-size:10pt}"
 	"figure,table{break-inside:avoid}a{color:inherit;text-decoration:none}"
 	"*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\n";
@@ -291,6 +292,20 @@ group_label(const char *dim, const struct dash_group *g)
 }
 
 /* ---- head, title, filters ------------------------------------------------ */
+
+/* The session's way out: a POST form carrying the session's CSRF token
+ * (never a GET link: a token must not travel in a URL, and a link could be
+ * followed by a prefetcher). */
+static void
+build_signout(xmlNodePtr parent, const char *csrf_token)
+{
+	xmlNodePtr form = html_post_form(parent, "/logout", csrf_token);
+	xmlNodePtr b;
+
+	html_set_attr(form, "class", "signout");
+	b = html_el_text(form, "button", "Se déconnecter");
+	html_set_attr(b, "type", "submit");
+}
 
 static void
 selection_item(struct sbuf *b, const char *name, const char *value, const char *label)
@@ -1078,6 +1093,8 @@ dashboard_render(const struct dash_input *in, struct sbuf *out)
 
 	pg.doc = html_page_new("fr", title, page_css, &body);
 	header = html_el(body, "header");
+	if (nonempty(in->csrf_token))
+		build_signout(header, in->csrf_token);
 	html_el_text(header, "h1", title);
 	build_selection(header, f);
 	build_filters(body, in, f);
