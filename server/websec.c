@@ -104,18 +104,6 @@ websec_hsts(int tls, int seconds, char *out, size_t outlen)
 	return 1;
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* host[:port] or [v6]:port of n bytes: the host and the port (-1 when
  * not given). Returns 0, or -1 when malformed. */
 static int
