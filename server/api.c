@@ -21,6 +21,7 @@
 #include "db.h"
 #include "form.h"
 #include "hashpool.h"
+#include "login_page.h"
 #include "receipt.h"
 #include "api.h"
 
@@ -90,8 +91,8 @@ const struct db_stmt app_statements[] = {
 	{ "me",
 	  "SELECT json_build_object('email', u.email, 'role', u.role, 'name', u.name, "
 	  "  'organisation', CASE WHEN o.siret IS NULL THEN NULL ELSE "
-	  "  json_build_object('siret', o.siret, 'name', o.name) END)::text "
-	  "FROM users u LEFT JOIN organisations o ON o.siret = u.siret WHERE u.id = $1", 1 },
+	  "  json_build_object('siret', o.siret, 'name', o.name) END, 'csrfToken', $2::text)::text "
+	  "FROM users u LEFT JOIN organisations o ON o.siret = u.siret WHERE u.id = $1", 2 },
 };
 const int app_statement_count = (int)ARRAY_LEN(app_statements);
 
@@ -308,9 +309,14 @@ h_receipt_key(struct req *q)
 
 /* ---- session ---- */
 
+/* The browser's default page after logging in: the staff dashboard is the
+ * only page so far. */
+#define LOGIN_DEFAULT_NEXT "/dashboard"
+
 struct login_state {
 	char *email;
 	char *password;
+	char *next;      /* the HTML form's destination (303), or NULL: JSON */
 	int64_t user_id;
 	char addr[64];
 };
@@ -321,6 +327,7 @@ free_login(void *p)
 	struct login_state *s = p;
 
 	free(s->email);
+	free(s->next);
 	if (s->password) {
 		memset(s->password, 0, strlen(s->password));
 		free(s->password);
@@ -328,16 +335,54 @@ free_login(void *p)
 	free(s);
 }
 
+/* The login page, with its double-submit token: the request's gen_csrf
+ * cookie when it has one (another open login tab keeps working), else a
+ * new one, set as the cookie. */
+static void
+login_page_answer(struct req *q, int status, const char *next, const char *email,
+    const char *message)
+{
+	char token[WEBSEC_TOKEN_LEN + 1];
+	struct sbuf page = {0};
+
+	if (!req_cookie_token(q, WEBSEC_LOGIN_COOKIE, token)) {
+		if (auth_token_new(token) != 0) {
+			req_problem(q, 500, "internal", "Internal error", "no randomness", NULL);
+			return;
+		}
+		req_set_cookie(q, WEBSEC_LOGIN_COOKIE, token, -1);
+	}
+	struct login_page in = { .csrf_token = token, .next = next, .email = email, .message = message };
+	if (login_page_render(&in, &page) != 0) {
+		sbuf_free(&page);
+		req_problem(q, 500, "internal", "Internal error", "the page could not be rendered", NULL);
+		return;
+	}
+	req_html(q, status, page.data, page.len);
+	sbuf_free(&page);
+}
+
+static void
+h_login_page(struct req *q)
+{
+	char *next = req_query_param(q, "next");
+
+	login_page_answer(q, 200, websec_local_path(next) ? next : LOGIN_DEFAULT_NEXT, NULL, NULL);
+	free(next);
+}
+
 static void
 on_session_created(struct req *q, PGresult *res)
 {
-	char cookie[512];
+	struct login_state *s = q->state;
 
 	if (!api_result_ok(q, res))
 		return;
-	snprintf(cookie, sizeof cookie, "gen_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d",
-	    q->s1, q->app->cfg->session_hours * 3600);
-	req_header(q, "Set-Cookie", cookie);
+	req_set_cookie(q, WEBSEC_SESSION_COOKIE, q->s1, q->app->cfg->session_hours * 3600);
+	if (s->next != NULL) {
+		req_redirect(q, s->next);
+		return;
+	}
 	struct sbuf b = {0};
 	sbuf_adds(&b, "{\"email\":");
 	json_add_str(&b, PQgetvalue(res, 0, 1));
@@ -351,6 +396,13 @@ on_session_created(struct req *q, PGresult *res)
 static void
 on_failure_recorded(struct req *q, PGresult *res)
 {
+	struct login_state *s = q->state;
+
+	if (s->next != NULL) {
+		login_page_answer(q, 401, s->next, s->email,
+		    "Adresse électronique inconnue ou mot de passe incorrect.");
+		return;
+	}
 	req_problem(q, 401, "login-failed", "Login failed", "unknown e-mail or wrong password", NULL);
 }
 
@@ -393,6 +445,13 @@ on_login_lookup(struct req *q, PGresult *res)
 		char secs[16];
 		snprintf(secs, sizeof secs, "%d", wait);
 		req_header(q, "Retry-After", secs);
+		if (s->next != NULL) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "Trop de tentatives de connexion : "
+			    "réessayez dans %d secondes.", wait);
+			login_page_answer(q, 429, s->next, s->email, msg);
+			return;
+		}
 		req_problem(q, 429, "too-many-logins", "Too many failed logins",
 		    "too many failed attempts for this account or address; try again later", NULL);
 		return;
@@ -413,6 +472,8 @@ h_login(struct req *q)
 	const char *ct = req_in_header(q, "Content-Type");
 	struct evkeyvalq kv;
 
+	if (req_csrf_check(q, REQ_CSRF_LOGIN) != 0)
+		return;
 	if (ct == NULL || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
 		req_problem(q, 415, "unsupported-media-type", "Unsupported media type",
 		    "send email and password as application/x-www-form-urlencoded", NULL);
@@ -439,9 +500,19 @@ h_login(struct req *q)
 		    "the form needs non-empty email and password fields", NULL);
 		return;
 	}
+	/* The HTML form names where to go next: only a path on this server,
+	 * never another site (an open redirect). */
+	const char *next = evhttp_find_header(&kv, "next");
+	if (next != NULL && !websec_local_path(next)) {
+		evhttp_clear_headers(&kv);
+		req_problem(q, 400, "bad-request", "Malformed form",
+		    "next must be a path on this server", NULL);
+		return;
+	}
 	struct login_state *s = xcalloc(1, sizeof *s);
 	s->email = xstrdup(email);
 	s->password = xstrdup(password);
+	s->next = next != NULL ? xstrdup(next) : NULL;
 	evhttp_clear_headers(&kv);
 	q->state = s;
 	q->free_state = free_login;
@@ -455,31 +526,67 @@ h_login(struct req *q)
 	req_query(q, "login_lookup", 2, values, NULL, on_login_lookup);
 }
 
+/* The session is over: clear the cookie; the form gets the login page. */
+static void
+logged_out(struct req *q)
+{
+	req_set_cookie(q, WEBSEC_SESSION_COOKIE, "", 0);
+	if (q->n1)
+		req_redirect(q, "/login");
+	else
+		req_reply(q, 204, NULL, NULL, 0);
+}
+
 static void
 on_logout(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
 		return;
-	req_header(q, "Set-Cookie", "gen_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-	req_reply(q, 204, NULL, NULL, 0);
+	logged_out(q);
+}
+
+/* End the session of the request's cookie; `form`: answer 303 to the
+ * login page instead of 204. A malformed cookie names no session, but is
+ * cleared all the same. */
+static void
+end_session(struct req *q, int form)
+{
+	unsigned char digest[32];
+
+	q->n1 = form;
+	if (q->session[0] == '\0') {
+		logged_out(q);
+		return;
+	}
+	auth_sha256(q->session, strlen(q->session), digest);
+	const char *values[1] = { (const char *)digest };
+	int lengths[1] = { 32 };
+	req_query(q, "session_delete", 1, values, lengths, on_logout);
 }
 
 static void
 h_logout(struct req *q)
 {
-	const char *c = req_in_header(q, "Cookie");
-	const char *t = c ? strstr(c, "gen_session=") : NULL;
-	unsigned char digest[32];
+	size_t len;
 
-	if (t == NULL) {
+	if (req_csrf_check(q, REQ_CSRF_SESSION) != 0)
+		return;
+	if (websec_cookie(req_in_header(q, "Cookie"), WEBSEC_SESSION_COOKIE, &len) == NULL) {
 		req_problem(q, 400, "bad-request", "No session", "log out needs the session cookie", NULL);
 		return;
 	}
-	t += strlen("gen_session=");
-	auth_sha256(t, strcspn(t, "; "), digest);
-	const char *values[1] = { (const char *)digest };
-	int lengths[1] = { 32 };
-	req_query(q, "session_delete", 1, values, lengths, on_logout);
+	end_session(q, 0);
+}
+
+/* The sign-out form of the pages: always needs the session's token (a
+ * forged sign-out is a nuisance, and the form always has it). Without a
+ * session there is nothing to end: back to the login page. */
+static void
+h_logout_form(struct req *q)
+{
+	if (q->session[0] != '\0' && req_csrf_check(q, REQ_CSRF_TOKEN) != 0)
+		return;
+	end_session(q, 1);
 }
 
 static void
@@ -494,8 +601,10 @@ on_me(struct req *q, PGresult *res)
 static void
 h_me(struct req *q)
 {
-	const char *values[1] = { q->who.user_id_text };
-	req_query(q, "me", 1, values, NULL, on_me);
+	/* The session's CSRF token for scripts of a cookie session; null for
+	 * a Bearer token, which needs none. */
+	const char *values[2] = { q->who.user_id_text, q->csrf[0] != '\0' ? q->csrf : NULL };
+	req_query(q, "me", 2, values, NULL, on_me);
 }
 
 /* ---- calls ---- */
@@ -990,6 +1099,8 @@ const struct route routes[] = {
 	{ EVHTTP_REQ_GET, "/.well-known/gen-receipt-key.pem", 0, h_receipt_key, "receipt_key" },
 	{ EVHTTP_REQ_POST, "/api/v1/session", 0, h_login, "login" },
 	{ EVHTTP_REQ_DELETE, "/api/v1/session", 0, h_logout, "logout" },
+	{ EVHTTP_REQ_GET, "/login", 0, h_login_page, "login_page" },
+	{ EVHTTP_REQ_POST, "/logout", 0, h_logout_form, "logout_form" },
 	{ EVHTTP_REQ_GET, "/api/v1/me", ROLE_ANY, h_me, "me" },
 	{ EVHTTP_REQ_POST, "/api/v1/calls", ROLE_STAFF, h_call_create, "call_create" },
 	{ EVHTTP_REQ_GET, "/api/v1/calls", 0, h_call_list, "call_list" },

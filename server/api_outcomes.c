@@ -207,6 +207,7 @@ on_page_figures(struct req *q, PGresult *res)
 		.by_family = s->groups[1], .n_family = s->ngroups[1],
 		.by_year = s->groups[2], .n_year = s->ngroups[2],
 		.years = years, .n_years = 11,
+		.csrf_token = q->csrf,
 	};
 	struct sbuf page = {0};
 	int rc = dashboard_render(&in, &page);
@@ -216,10 +217,7 @@ on_page_figures(struct req *q, PGresult *res)
 		req_problem(q, 500, "internal", "Internal error", "the page could not be rendered", NULL);
 		return;
 	}
-	req_header(q, "Content-Security-Policy",
-	    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'");
-	req_header(q, "Referrer-Policy", "no-referrer");
-	req_reply(q, 200, "text/html; charset=utf-8", page.data, page.len);
+	req_html(q, 200, page.data, page.len);
 	sbuf_free(&page);
 }
 

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "util.h"
+#include "websec.h"
 #include "xmlform.h"
 
 struct db_pool;
@@ -86,6 +87,11 @@ struct req {
 	const char *body;      /* request body (NUL-terminated copy) */
 	size_t body_len;
 	char req_id[17];
+	/* Browser session (websec.h): the well-formed session cookie, or "";
+	 * its CSRF token when the cookie is what authenticates (no
+	 * Authorization header), or "". */
+	char session[WEBSEC_TOKEN_LEN + 1];
+	char csrf[WEBSEC_TOKEN_LEN + 1];
 	/* Handler scratch, freed with the request. */
 	void *state;
 	void (*free_state)(void *);
@@ -96,6 +102,9 @@ struct req {
 /** The routes of the API (routes.c) and their count. */
 extern const struct route routes[];
 extern const int route_count;
+
+/** 1 when the server speaks TLS (tls-cert and tls-key both set). */
+int app_tls(const struct app *app);
 
 /** Install the generic request callback on app->http. */
 void web_install(struct app *app);
@@ -113,6 +122,31 @@ void req_problem(struct req *q, int status, const char *type, const char *title,
 void req_unavailable(struct req *q, const char *why);
 /** Set a response header. */
 void req_header(struct req *q, const char *name, const char *value);
+/** Append a Set-Cookie header (websec_set_cookie: HttpOnly, SameSite=Strict,
+ * Path=/, and Secure when the server speaks TLS). */
+void req_set_cookie(struct req *q, const char *name, const char *value, int max_age);
+/** 1 when cookie `name` of the request holds a well-formed token, copied to
+ * out; else 0 and out is "". */
+int req_cookie_token(struct req *q, const char *name, char out[WEBSEC_TOKEN_LEN + 1]);
+/** 303 See Other to `location` (a path of this server). */
+void req_redirect(struct req *q, const char *location);
+/** Reply with an HTML page (text/html, HTML_PAGE_CSP). */
+void req_html(struct req *q, int status, const char *html, size_t len);
+
+/** The CSRF rules of websec.h a request must pass. */
+enum req_csrf {
+	REQ_CSRF_SESSION, /* websec_check_session when the session cookie
+	                   * authenticates; nothing otherwise */
+	REQ_CSRF_TOKEN,   /* the same, and the session's token is required */
+	REQ_CSRF_LOGIN,   /* websec_check_login against the gen_csrf cookie */
+};
+/** Apply `rule` to an unsafe request (GET and HEAD always pass): 0 when it
+ * passes, else answers 403 (problem type csrf, logged
+ * as event=csrf_refused) and returns -1. Routes with an identity get
+ * REQ_CSRF_SESSION before their handler; public routes that act on a
+ * cookie call it themselves. */
+int req_csrf_check(struct req *q, enum req_csrf rule);
+
 /** Query parameter `name` of the request URI (decoded, malloc'd), or NULL. */
 char *req_query_param(struct req *q, const char *name);
 /** Request header (or NULL). */

@@ -63,6 +63,19 @@ auth_password_verify(const char *password, size_t len, const char *stored)
 	return ok;
 }
 
+void
+auth_token_encode(const unsigned char raw[32], char out[AUTH_TOKEN_LEN + 1])
+{
+	char *b = base64_encode(raw, 32);
+	size_t j = 0;
+
+	for (size_t i = 0; b[i] && b[i] != '=' && j < AUTH_TOKEN_LEN; i++)
+		out[j++] = b[i] == '+' ? '-' : b[i] == '/' ? '_' : b[i];
+	out[j] = '\0';
+	OPENSSL_cleanse(b, strlen(b));
+	free(b);
+}
+
 int
 auth_token_new(char out[AUTH_TOKEN_LEN + 1])
 {
@@ -70,14 +83,9 @@ auth_token_new(char out[AUTH_TOKEN_LEN + 1])
 
 	if (RAND_bytes(raw, sizeof raw) != 1)
 		return -1;
-	char *b = base64_encode(raw, sizeof raw);
-	size_t j = 0;
-	for (size_t i = 0; b[i] && b[i] != '=' && j < AUTH_TOKEN_LEN; i++)
-		out[j++] = b[i] == '+' ? '-' : b[i] == '/' ? '_' : b[i];
-	out[j] = '\0';
-	free(b);
+	auth_token_encode(raw, out);
 	OPENSSL_cleanse(raw, sizeof raw);
-	return j == AUTH_TOKEN_LEN ? 0 : -1;
+	return strlen(out) == AUTH_TOKEN_LEN ? 0 : -1;
 }
 
 void

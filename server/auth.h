@@ -27,6 +27,9 @@ int auth_password_verify(const char *password, size_t len, const char *stored);
 /** A new random token (AUTH_TOKEN_LEN chars + NUL) in out. Returns 0 or -1. */
 int auth_token_new(char out[AUTH_TOKEN_LEN + 1]);
 
+/** 32 bytes as a token: base64url without padding (AUTH_TOKEN_LEN chars). */
+void auth_token_encode(const unsigned char raw[32], char out[AUTH_TOKEN_LEN + 1]);
+
 /** Lower-case hex SHA-256 of n bytes (65 bytes out, with NUL). */
 void auth_sha256_hex(const void *data, size_t n, char out[65]);
 

@@ -1,12 +1,10 @@
 /* dashboard.c - the staff dashboard page (DESIGN §6; see dashboard.h).
  *
- * The page is one libxml2 tree: HTML elements without a namespace, and
- * inline <svg> elements in the SVG namespace (declared on each <svg>). All
- * text goes in as text nodes and all attribute values through xmlSetProp,
- * which stores them as text too; the HTML serialiser escapes both when it
- * writes the document. Strings from the caller are first made valid UTF-8
- * without the control characters XML forbids, so the output is always a
- * well-formed document in UTF-8.
+ * The page is one libxml2 tree built with html.h: HTML elements without a
+ * namespace, and inline <svg> elements in the SVG namespace (declared on
+ * each <svg>). Text and attribute values go in as text and are escaped by
+ * the serialiser; strings from the caller are cleaned to valid UTF-8
+ * first (html_clean_text), so the output is always well-formed.
  *
  * Chart geometry is integer pixels, computed in integer arithmetic: no
  * floating point is printed, so no locale can turn a coordinate into
@@ -14,22 +12,19 @@
 #include "dashboard.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/HTMLtree.h>
 #include <libxml/tree.h>
-#include <libxml/xmlIO.h>
 
 #include "form.h"
+#include "html.h"
 
 #define SVG_NS "http://www.w3.org/2000/svg"
 #define CSV_HREF "/api/v1/dashboard/outcomes?format=csv"
 #define DASH "\xE2\x80\x94"            /* U+2014, a missing value */
 #define ELLIPSIS "\xE2\x80\xA6"
-#define REPLACEMENT "\xEF\xBF\xBD"
 
 #define COLOR_BAR "#2f6ea5"
 #define COLOR_TARGET "#b03a2e"
@@ -58,7 +53,8 @@ static const char page_css[] =
 	"form.filters label{display:flex;flex-direction:column;font-size:.9rem}\n"
 	"ul.download{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.25rem 1.5rem}\n"
 	".note{font-size:.9rem;color:#444}\n"
-	"@media print{form.filters,ul.download{display:none}"
+	"form.signout{float:right;margin:.25rem 0 0 1rem}\n"
+	"@media print{form.filters,form.signout,ul.download{display:none}"
 	"body{max-width:none;margin:0;padding:0;font-size:10pt}"
 	"figure,table{break-inside:avoid}a{color:inherit;text-decoration:none}"
 	"*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\n";
@@ -155,81 +151,7 @@ status_label(enum fig_status s)
 	}
 }
 
-/* ---- text and tree helpers ----------------------------------------------- */
-
-/* libxml2 returns NULL only when out of memory; like xmalloc, abort. */
-static void *
-must(void *p)
-{
-	if (p == NULL)
-		abort();
-	return p;
-}
-
-/* Length of the UTF-8 sequence at s and its code point, or 0 when it is
- * not a valid, shortest-form sequence of a scalar value. */
-static size_t
-utf8_next(const unsigned char *s, uint32_t *cp)
-{
-	size_t n;
-	uint32_t c, min;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if ((s[0] & 0xE0) == 0xC0) {
-		n = 2, c = s[0] & 0x1F, min = 0x80;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		n = 3, c = s[0] & 0x0F, min = 0x800;
-	} else if ((s[0] & 0xF8) == 0xF0) {
-		n = 4, c = s[0] & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)   /* also stops at the NUL */
-			return 0;
-		c = (c << 6) | (s[i] & 0x3F);
-	}
-	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-/* XML 1.0 Char production. */
-static int
-xml_char(uint32_t c)
-{
-	return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
-	    (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
-}
-
-/* A malloc'd copy of s (NULL: "") that is valid UTF-8 and holds only XML
- * characters; anything else becomes U+FFFD. The serialiser copies bytes it
- * does not escape, so this keeps the page well-formed whatever the
- * database holds. */
-static char *
-clean_text(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-	struct sbuf b = { 0 };
-
-	sbuf_reserve(&b, strlen((const char *)p));
-	sbuf_add(&b, "", 0);   /* terminated even when s is empty */
-	while (*p != '\0') {
-		uint32_t c = 0;
-		size_t n = utf8_next(p, &c);
-
-		if (n == 0 || !xml_char(c))
-			sbuf_adds(&b, REPLACEMENT);
-		else
-			sbuf_add(&b, p, n);
-		p += n != 0 ? n : 1;
-	}
-	return sbuf_detach(&b);
-}
+/* ---- text helpers ------------------------------------------------------- */
 
 /* Code points of valid UTF-8 s. */
 static size_t
@@ -265,72 +187,6 @@ shorten(const char *s, size_t max)
 	return r;
 }
 
-/* A child element in the parent's namespace (none for HTML, SVG inside an
- * <svg>). */
-static xmlNodePtr
-el(xmlNodePtr parent, const char *name)
-{
-	return must(xmlNewChild(parent, parent->ns, BAD_CAST name, NULL));
-}
-
-static void
-add_text(xmlNodePtr n, const char *s)
-{
-	char *t = clean_text(s);
-	xmlNodePtr tn = must(xmlNewDocText(n->doc, BAD_CAST t));
-
-	free(t);
-	must(xmlAddChild(n, tn));
-}
-
-static void add_textf(xmlNodePtr n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void
-add_textf(xmlNodePtr n, const char *fmt, ...)
-{
-	struct sbuf b = { 0 };
-	va_list ap;
-
-	va_start(ap, fmt);
-	sbuf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	add_text(n, b.data);
-	sbuf_free(&b);
-}
-
-static xmlNodePtr
-el_text(xmlNodePtr parent, const char *name, const char *s)
-{
-	xmlNodePtr n = el(parent, name);
-
-	add_text(n, s);
-	return n;
-}
-
-/* xmlSetProp stores the value as a text node: no entity is parsed. */
-static void
-set_attr(xmlNodePtr n, const char *name, const char *value)
-{
-	char *t = clean_text(value);
-
-	must(xmlSetProp(n, BAD_CAST name, BAD_CAST t));
-	free(t);
-}
-
-static void set_attrf(xmlNodePtr n, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void
-set_attrf(xmlNodePtr n, const char *name, const char *fmt, ...)
-{
-	struct sbuf b = { 0 };
-	va_list ap;
-
-	va_start(ap, fmt);
-	sbuf_vprintf(&b, fmt, ap);
-	va_end(ap);
-	set_attr(n, name, b.data);
-	sbuf_free(&b);
-}
-
 /* One decimal with a point, as the API writes it: 275 -> "27.5". */
 static void
 tenths_str(int64_t t, char *buf, size_t len)
@@ -355,31 +211,31 @@ struct page {
 static void
 suppressed_mark(struct page *pg, xmlNodePtr parent)
 {
-	xmlNodePtr sup = el(parent, "sup");
+	xmlNodePtr sup = html_el(parent, "sup");
 	xmlNodePtr a;
 
-	set_attr(sup, "class", "mark");
-	a = el_text(sup, "a", "*");
-	set_attr(a, "href", "#note-suppressed");
-	set_attr(a, "title", DASHBOARD_SUPPRESSED_NOTE);
+	html_set_attr(sup, "class", "mark");
+	a = html_el_text(sup, "a", "*");
+	html_set_attr(a, "href", "#note-suppressed");
+	html_set_attr(a, "title", DASHBOARD_SUPPRESSED_NOTE);
 	pg->any_suppressed = 1;
 }
 
 static xmlNodePtr
 value_cell_begin(xmlNodePtr tr, const char *figure, const char *group)
 {
-	xmlNodePtr td = el(tr, "td");
+	xmlNodePtr td = html_el(tr, "td");
 
-	set_attr(td, "class", "num");
-	set_attr(td, "data-figure", figure);
-	set_attr(td, "data-group", group);
+	html_set_attr(td, "class", "num");
+	html_set_attr(td, "data-figure", figure);
+	html_set_attr(td, "data-group", group);
 	return td;
 }
 
 static void
 count_cell(xmlNodePtr tr, const char *figure, const char *group, int64_t v)
 {
-	add_textf(value_cell_begin(tr, figure, group), "%" PRId64, v);
+	html_add_textf(value_cell_begin(tr, figure, group), "%" PRId64, v);
 }
 
 static void
@@ -392,15 +248,15 @@ figure_cell(struct page *pg, xmlNodePtr tr, enum fig_id id, const char *group,
 
 	if (fv->present) {
 		tenths_str(fv->tenths, buf, sizeof buf);
-		add_text(td, buf);
+		html_add_text(td, buf);
 	} else if (fv->suppressed) {
-		set_attr(td, "class", "num suppressed");
-		set_attr(td, "data-suppressed", "true");
-		add_text(td, DASH);
+		html_set_attr(td, "class", "num suppressed");
+		html_set_attr(td, "data-suppressed", "true");
+		html_add_text(td, DASH);
 		suppressed_mark(pg, td);
 	} else {
-		set_attr(td, "data-null", "true");
-		add_text(td, DASH);
+		html_set_attr(td, "data-null", "true");
+		html_add_text(td, DASH);
 	}
 }
 
@@ -437,23 +293,18 @@ group_label(const char *dim, const struct dash_group *g)
 
 /* ---- head, title, filters ------------------------------------------------ */
 
+/* The session's way out: a POST form carrying the session's CSRF token
+ * (never a GET link: a token must not travel in a URL, and a link could be
+ * followed by a prefetcher). */
 static void
-build_head(xmlNodePtr html, const char *title)
+build_signout(xmlNodePtr parent, const char *csrf_token)
 {
-	xmlNodePtr head = el(html, "head");
-	xmlNodePtr m;
+	xmlNodePtr form = html_post_form(parent, "/logout", csrf_token);
+	xmlNodePtr b;
 
-	m = el(head, "meta");
-	set_attr(m, "charset", "utf-8");
-	m = el(head, "meta");
-	set_attr(m, "name", "viewport");
-	set_attr(m, "content", "width=device-width, initial-scale=1");
-	m = el(head, "meta");
-	set_attr(m, "name", "robots");
-	set_attr(m, "content", "noindex, nofollow");
-	el_text(head, "title", title);
-	/* Constant CSS: the serialiser writes <style> content unescaped. */
-	el_text(head, "style", page_css);
+	html_set_attr(form, "class", "signout");
+	b = html_el_text(form, "button", "Se déconnecter");
+	html_set_attr(b, "type", "submit");
 }
 
 static void
@@ -470,36 +321,36 @@ static void
 build_selection(xmlNodePtr parent, const struct dash_filters *f)
 {
 	struct sbuf b = { 0 };
-	xmlNodePtr p = el(parent, "p");
+	xmlNodePtr p = html_el(parent, "p");
 
-	set_attr(p, "class", "selection");
+	html_set_attr(p, "class", "selection");
 	selection_item(&b, "année", f->year, NULL);
 	selection_item(&b, "région", f->region, dashboard_region_name(f->region));
 	selection_item(&b, "famille", f->family, dashboard_family_label(f->family));
 	selection_item(&b, "appel", f->call, NULL);
 	selection_item(&b, "organisme (SIRET)", f->provider, NULL);
 	selection_item(&b, "programme", f->programme, NULL);
-	add_textf(p, "Sélection : %s.", b.len > 0 ? b.data : "toutes les formations");
+	html_add_textf(p, "Sélection : %s.", b.len > 0 ? b.data : "toutes les formations");
 	sbuf_free(&b);
 }
 
 static xmlNodePtr
 field(xmlNodePtr parent, const char *label)
 {
-	xmlNodePtr l = el(parent, "label");
+	xmlNodePtr l = html_el(parent, "label");
 
-	el_text(l, "span", label);
+	html_el_text(l, "span", label);
 	return l;
 }
 
 static void
 option(xmlNodePtr sel, const char *value, const char *text, const char *current, int *found)
 {
-	xmlNodePtr o = el_text(sel, "option", text);
+	xmlNodePtr o = html_el_text(sel, "option", text);
 
-	set_attr(o, "value", value);
+	html_set_attr(o, "value", value);
 	if (strcmp(value, current != NULL ? current : "") == 0) {
-		set_attr(o, "selected", "selected");
+		html_set_attr(o, "selected", "selected");
 		*found = 1;
 	}
 }
@@ -511,10 +362,10 @@ static void
 select_field(xmlNodePtr form, const char *label, const char *name, const char *all,
     const char *const *values, const char *const *texts, size_t n, const char *current)
 {
-	xmlNodePtr sel = el(field(form, label), "select");
+	xmlNodePtr sel = html_el(field(form, label), "select");
 	int found = 0;
 
-	set_attr(sel, "name", name);
+	html_set_attr(sel, "name", name);
 	option(sel, "", all, current, &found);
 	for (size_t i = 0; i < n; i++)
 		option(sel, values[i], texts != NULL ? texts[i] : values[i], current, &found);
@@ -526,30 +377,30 @@ static void
 text_field(xmlNodePtr form, const char *label, const char *name, const char *value,
     const char *pattern, int maxlen, int numeric)
 {
-	xmlNodePtr in = el(field(form, label), "input");
+	xmlNodePtr in = html_el(field(form, label), "input");
 
-	set_attr(in, "type", "text");
-	set_attr(in, "name", name);
-	set_attr(in, "value", value != NULL ? value : "");
-	set_attr(in, "pattern", pattern);
-	set_attrf(in, "maxlength", "%d", maxlen);
-	set_attr(in, "autocomplete", "off");
+	html_set_attr(in, "type", "text");
+	html_set_attr(in, "name", name);
+	html_set_attr(in, "value", value != NULL ? value : "");
+	html_set_attr(in, "pattern", pattern);
+	html_set_attrf(in, "maxlength", "%d", maxlen);
+	html_set_attr(in, "autocomplete", "off");
 	if (numeric)
-		set_attr(in, "inputmode", "numeric");
+		html_set_attr(in, "inputmode", "numeric");
 }
 
 static void
 build_filters(xmlNodePtr parent, const struct dash_input *in, const struct dash_filters *f)
 {
 	const char *rcodes[REGION_COUNT], *fnames[FAMILY_COUNT], *flabels[FAMILY_COUNT];
-	xmlNodePtr form = el(parent, "form");
+	xmlNodePtr form = html_el(parent, "form");
 	xmlNodePtr fs, b, a;
 
-	set_attr(form, "method", "get");
-	set_attr(form, "action", "/dashboard");
-	set_attr(form, "class", "filters");
-	fs = el(form, "fieldset");
-	el_text(fs, "legend", "Filtres");
+	html_set_attr(form, "method", "get");
+	html_set_attr(form, "action", "/dashboard");
+	html_set_attr(form, "class", "filters");
+	fs = html_el(form, "fieldset");
+	html_el_text(fs, "legend", "Filtres");
 	for (int i = 0; i < REGION_COUNT; i++)
 		rcodes[i] = region_code(i);
 	for (int i = 0; i < FAMILY_COUNT; i++) {
@@ -563,10 +414,10 @@ build_filters(xmlNodePtr parent, const struct dash_input *in, const struct dash_
 	text_field(fs, "Appel", "call", f->call, "[A-Z0-9\\-]{1,32}", 32, 0);
 	text_field(fs, "Organisme (SIRET)", "provider", f->provider, "[0-9]{14}", 14, 1);
 	text_field(fs, "Programme", "programme", f->programme, "[A-Z0-9\\-]{1,32}", 32, 0);
-	b = el_text(fs, "button", "Filtrer");
-	set_attr(b, "type", "submit");
-	a = el_text(fs, "a", "Réinitialiser");
-	set_attr(a, "href", "/dashboard");
+	b = html_el_text(fs, "button", "Filtrer");
+	html_set_attr(b, "type", "submit");
+	a = html_el_text(fs, "a", "Réinitialiser");
+	html_set_attr(a, "href", "/dashboard");
 }
 
 static int
@@ -611,23 +462,23 @@ static void
 csv_link(xmlNodePtr ul, const char *text, const char *group_by, const char *query)
 {
 	struct sbuf href = { 0 };
-	xmlNodePtr a = el_text(el(ul, "li"), "a", text);
+	xmlNodePtr a = html_el_text(html_el(ul, "li"), "a", text);
 
 	sbuf_adds(&href, CSV_HREF);
 	if (group_by != NULL)
 		sbuf_printf(&href, "&group_by=%s", group_by);
 	append_query(&href, query);
-	set_attr(a, "href", href.data);
-	set_attr(a, "download", "");
+	html_set_attr(a, "href", href.data);
+	html_set_attr(a, "download", "");
 	sbuf_free(&href);
 }
 
 static void
 build_downloads(xmlNodePtr parent, const char *query)
 {
-	xmlNodePtr ul = el(parent, "ul");
+	xmlNodePtr ul = html_el(parent, "ul");
 
-	set_attr(ul, "class", "download");
+	html_set_attr(ul, "class", "download");
 	csv_link(ul, "Télécharger en CSV", NULL, query);
 	csv_link(ul, "CSV par région", "region", query);
 	csv_link(ul, "CSV par famille", "family", query);
@@ -639,35 +490,35 @@ build_downloads(xmlNodePtr parent, const char *query)
 static void
 th_col(xmlNodePtr tr, const char *text)
 {
-	set_attr(el_text(tr, "th", text), "scope", "col");
+	html_set_attr(html_el_text(tr, "th", text), "scope", "col");
 }
 
 static void
 th_row(xmlNodePtr tr, const char *text)
 {
-	set_attr(el_text(tr, "th", text), "scope", "row");
+	html_set_attr(html_el_text(tr, "th", text), "scope", "row");
 }
 
 static void
 build_headline(struct page *pg, xmlNodePtr content, const struct fig_values *v)
 {
-	xmlNodePtr sec = el(content, "section");
+	xmlNodePtr sec = html_el(content, "section");
 	xmlNodePtr table, tr, tbody;
 
-	set_attr(sec, "id", "headline");
-	el_text(sec, "h2", "Chiffres clés");
-	table = el(sec, "table");
-	set_attr(table, "class", "figures");
-	tr = el(el(table, "thead"), "tr");
+	html_set_attr(sec, "id", "headline");
+	html_el_text(sec, "h2", "Chiffres clés");
+	table = html_el(sec, "table");
+	html_set_attr(table, "class", "figures");
+	tr = html_el(html_el(table, "thead"), "tr");
 	th_col(tr, "Indicateur");
 	th_col(tr, "Valeur");
 	th_col(tr, "Objectif (%)");
 	th_col(tr, "Statut");
-	tbody = el(table, "tbody");
+	tbody = html_el(table, "tbody");
 	for (size_t i = 0; i < ARRAY_LEN(headline_rows); i++) {
 		int r = headline_rows[i];
 
-		tr = el(tbody, "tr");
+		tr = html_el(tbody, "tr");
 		if (r < 0) {
 			static const char *const names[] = { "learners", "cohorts", "plannedSeats" };
 			static const char *const labels[] = { "Apprenants", "Cohortes", "Places prévues" };
@@ -676,34 +527,34 @@ build_headline(struct page *pg, xmlNodePtr content, const struct fig_values *v)
 
 			th_row(tr, labels[k]);
 			count_cell(tr, names[k], "total", counts[k]);
-			el(tr, "td");
-			el(tr, "td");
+			html_el(tr, "td");
+			html_el(tr, "td");
 			continue;
 		}
 		th_row(tr, fig_info[r].label);
 		figure_cell(pg, tr, (enum fig_id)r, "total", v);
 		const struct fig_target_value *tv = target_of(v, (enum fig_id)r);
 		if (tv == NULL) {
-			el(tr, "td");
-			el(tr, "td");
+			html_el(tr, "td");
+			html_el(tr, "td");
 			continue;
 		}
 		const char *metric = fig_metric_name((enum fig_metric)fig_info[r].metric);
 		const char *st = fig_status_name(tv->status);
 		char buf[32];
-		xmlNodePtr td = el(tr, "td");
+		xmlNodePtr td = html_el(tr, "td");
 
 		tenths_str(tv->tenths, buf, sizeof buf);
-		set_attr(td, "class", "num");
-		set_attr(td, "data-target", metric);
-		set_attr(td, "data-group", "total");
-		add_text(td, buf);
-		td = el_text(tr, "td", status_label(tv->status));
-		set_attr(td, "data-status", st != NULL ? st : "");
-		set_attr(td, "data-target", metric);
-		set_attr(td, "data-group", "total");
+		html_set_attr(td, "class", "num");
+		html_set_attr(td, "data-target", metric);
+		html_set_attr(td, "data-group", "total");
+		html_add_text(td, buf);
+		td = html_el_text(tr, "td", status_label(tv->status));
+		html_set_attr(td, "data-status", st != NULL ? st : "");
+		html_set_attr(td, "data-target", metric);
+		html_set_attr(td, "data-group", "total");
 		if (st != NULL)
-			set_attrf(td, "class", "status-%s", st);
+			html_set_attrf(td, "class", "status-%s", st);
 	}
 }
 
@@ -766,10 +617,10 @@ nice_max(int64_t m)
 static xmlNodePtr
 svg_el(xmlNodePtr parent, const char *name, const char *cls)
 {
-	xmlNodePtr n = el(parent, name);
+	xmlNodePtr n = html_el(parent, name);
 
 	if (cls != NULL)
-		set_attr(n, "class", cls);
+		html_set_attr(n, "class", cls);
 	return n;
 }
 
@@ -778,11 +629,11 @@ svg_text(xmlNodePtr parent, const char *cls, int x, int y, const char *anchor, c
 {
 	xmlNodePtr t = svg_el(parent, "text", cls);
 
-	set_attrf(t, "x", "%d", x);
-	set_attrf(t, "y", "%d", y);
+	html_set_attrf(t, "x", "%d", x);
+	html_set_attrf(t, "y", "%d", y);
 	if (anchor != NULL)
-		set_attr(t, "text-anchor", anchor);
-	add_text(t, s);
+		html_set_attr(t, "text-anchor", anchor);
+	html_add_text(t, s);
 	return t;
 }
 
@@ -791,11 +642,11 @@ svg_line(xmlNodePtr parent, const char *cls, int x1, int y1, int x2, int y2, con
 {
 	xmlNodePtr l = svg_el(parent, "line", cls);
 
-	set_attrf(l, "x1", "%d", x1);
-	set_attrf(l, "y1", "%d", y1);
-	set_attrf(l, "x2", "%d", x2);
-	set_attrf(l, "y2", "%d", y2);
-	set_attr(l, "stroke", stroke);
+	html_set_attrf(l, "x1", "%d", x1);
+	html_set_attrf(l, "y1", "%d", y1);
+	html_set_attrf(l, "x2", "%d", x2);
+	html_set_attrf(l, "y2", "%d", y2);
+	html_set_attr(l, "stroke", stroke);
 }
 
 /* <svg> with its accessible <title>, the hatch pattern of suppressed
@@ -803,39 +654,39 @@ svg_line(xmlNodePtr parent, const char *cls, int x1, int y1, int x2, int y2, con
 static void
 chart_begin(struct chart *c, xmlNodePtr parent, const char *title, int width, int height)
 {
-	xmlNodePtr svg = must(xmlNewChild(parent, NULL, BAD_CAST "svg", NULL));
-	xmlNsPtr ns = must(xmlNewNs(svg, BAD_CAST SVG_NS, NULL));
+	xmlNodePtr svg = html_must(xmlNewChild(parent, NULL, BAD_CAST "svg", NULL));
+	xmlNsPtr ns = html_must(xmlNewNs(svg, BAD_CAST SVG_NS, NULL));
 	xmlNodePtr t, defs, pat, r;
 	char tid[128];
 
 	xmlSetNs(svg, ns);
 	c->svg = svg;
-	set_attr(svg, "id", c->id);
-	set_attr(svg, "class", "chart");
-	set_attr(svg, "role", "img");
+	html_set_attr(svg, "id", c->id);
+	html_set_attr(svg, "class", "chart");
+	html_set_attr(svg, "role", "img");
 	snprintf(tid, sizeof tid, "%s-title", c->id);
-	set_attr(svg, "aria-labelledby", tid);
-	set_attrf(svg, "width", "%d", width);
-	set_attrf(svg, "height", "%d", height);
-	set_attrf(svg, "viewBox", "0 0 %d %d", width, height);
-	set_attr(svg, "font-family", "sans-serif");
-	set_attr(svg, "font-size", "11");
-	t = el_text(svg, "title", title);
-	set_attr(t, "id", tid);
+	html_set_attr(svg, "aria-labelledby", tid);
+	html_set_attrf(svg, "width", "%d", width);
+	html_set_attrf(svg, "height", "%d", height);
+	html_set_attrf(svg, "viewBox", "0 0 %d %d", width, height);
+	html_set_attr(svg, "font-family", "sans-serif");
+	html_set_attr(svg, "font-size", "11");
+	t = html_el_text(svg, "title", title);
+	html_set_attr(t, "id", tid);
 
-	defs = el(svg, "defs");
-	pat = el(defs, "pattern");
-	set_attrf(pat, "id", "%s-hatch", c->id);
-	set_attr(pat, "width", "6");
-	set_attr(pat, "height", "6");
-	set_attr(pat, "patternUnits", "userSpaceOnUse");
-	set_attr(pat, "patternTransform", "rotate(45)");
-	r = el(pat, "rect");
-	set_attr(r, "width", "6");
-	set_attr(r, "height", "6");
-	set_attr(r, "fill", "#ffffff");
+	defs = html_el(svg, "defs");
+	pat = html_el(defs, "pattern");
+	html_set_attrf(pat, "id", "%s-hatch", c->id);
+	html_set_attr(pat, "width", "6");
+	html_set_attr(pat, "height", "6");
+	html_set_attr(pat, "patternUnits", "userSpaceOnUse");
+	html_set_attr(pat, "patternTransform", "rotate(45)");
+	r = html_el(pat, "rect");
+	html_set_attr(r, "width", "6");
+	html_set_attr(r, "height", "6");
+	html_set_attr(r, "fill", "#ffffff");
 	svg_line(pat, NULL, 0, 0, 0, 6, COLOR_HATCH);
-	set_attr(pat->last, "stroke-width", "2");
+	html_set_attr(pat->last, "stroke-width", "2");
 
 	xmlNodePtr axis = svg_el(svg, "g", "axis");
 	for (int k = 0; k <= 5; k++) {
@@ -869,12 +720,12 @@ chart_target(struct chart *c, const struct fig_target_value *tv)
 
 	tenths_str(tv->tenths, buf, sizeof buf);
 	svg_line(g, "target", c->left, y, c->left + c->plot_w, y, COLOR_TARGET);
-	set_attr(g->last, "stroke-width", "2");
-	set_attr(g->last, "stroke-dasharray", "6 4");
+	html_set_attr(g->last, "stroke-width", "2");
+	html_set_attr(g->last, "stroke-dasharray", "6 4");
 	snprintf(txt, sizeof txt, "Objectif : %s %%", buf);
-	el_text(g->last, "title", txt);
+	html_el_text(g->last, "title", txt);
 	snprintf(txt, sizeof txt, "objectif %s %%", buf);
-	set_attr(svg_text(g, "target-label", c->left + c->plot_w + 6, y + 4, "start", txt),
+	html_set_attr(svg_text(g, "target-label", c->left + c->plot_w + 6, y + 4, "start", txt),
 	    "fill", COLOR_TARGET);
 }
 
@@ -884,14 +735,14 @@ chart_suppressed_column(struct chart *c, xmlNodePtr parent, int x, int w, const 
 {
 	xmlNodePtr r = svg_el(parent, "rect", "bar suppressed");
 
-	set_attrf(r, "x", "%d", x);
-	set_attrf(r, "y", "%d", c->top);
-	set_attrf(r, "width", "%d", w);
-	set_attrf(r, "height", "%d", c->plot_h);
-	set_attrf(r, "fill", "url(#%s-hatch)", c->id);
-	set_attr(r, "stroke", COLOR_HATCH);
-	set_attr(r, "stroke-dasharray", "3 2");
-	el_text(r, "title", tip);
+	html_set_attrf(r, "x", "%d", x);
+	html_set_attrf(r, "y", "%d", c->top);
+	html_set_attrf(r, "width", "%d", w);
+	html_set_attrf(r, "height", "%d", c->plot_h);
+	html_set_attrf(r, "fill", "url(#%s-hatch)", c->id);
+	html_set_attr(r, "stroke", COLOR_HATCH);
+	html_set_attr(r, "stroke-dasharray", "3 2");
+	html_el_text(r, "title", tip);
 	svg_text(parent, "value suppressed", x + w / 2, c->top - 4, "middle", "suppr.");
 }
 
@@ -916,26 +767,26 @@ static void
 group_table(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim_label,
     const struct dash_group *g, size_t n, int fig, const struct fig_values *total)
 {
-	xmlNodePtr table = el(parent, "table");
+	xmlNodePtr table = html_el(parent, "table");
 	xmlNodePtr tr, tbody;
 
-	set_attr(table, "class", "data");
-	set_attr(table, "data-by", dim);
+	html_set_attr(table, "class", "data");
+	html_set_attr(table, "data-by", dim);
 	if (fig >= 0)
-		set_attr(table, "data-figure", fig_name((enum fig_id)fig));
-	tr = el(el(table, "thead"), "tr");
+		html_set_attr(table, "data-figure", fig_name((enum fig_id)fig));
+	tr = html_el(html_el(table, "thead"), "tr");
 	th_col(tr, dim_label);
 	th_col(tr, "Apprenants");
 	if (fig >= 0)
 		th_col(tr, fig_info[fig].label);
-	tbody = el(table, "tbody");
+	tbody = html_el(table, "tbody");
 	for (size_t i = 0; i <= n; i++) {
 		const struct fig_values *v = i < n ? &g[i].v : total;
 		const char *key = i < n ? group_key(&g[i]) : "total";
 
-		tr = el(tbody, "tr");
+		tr = html_el(tbody, "tr");
 		if (i == n)
-			set_attr(tr, "class", "total");
+			html_set_attr(tr, "class", "total");
 		th_row(tr, i < n ? group_label(dim, &g[i]) : "Total");
 		count_cell(tr, "learners", key, v->learners);
 		if (fig >= 0)
@@ -946,9 +797,9 @@ group_table(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim
 static xmlNodePtr
 chart_figure(xmlNodePtr parent, const char *caption)
 {
-	xmlNodePtr fig = el(parent, "figure");
+	xmlNodePtr fig = html_el(parent, "figure");
 
-	el_text(fig, "figcaption", caption);
+	html_el_text(fig, "figcaption", caption);
 	return fig;
 }
 
@@ -970,7 +821,7 @@ bar_chart(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim_w
 	/* The axis labels slant down to the left from their bar: widen the
 	 * left margin so that the first ones are not cut off. */
 	for (size_t i = 0; i < n && i < LABEL_MAX * CP_WIDTH / SLOT + 1; i++) {
-		char *label = clean_text(group_label(dim, &g[i]));
+		char *label = html_clean_text(group_label(dim, &g[i]));
 		size_t cps = cp_count(label);
 		int need = (int)(cps < LABEL_MAX ? cps : LABEL_MAX) * CP_WIDTH + 4 - SLOT / 2 -
 		    (int)i * SLOT;
@@ -982,7 +833,7 @@ bar_chart(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim_w
 
 	snprintf(title, sizeof title, "%s par %s (%%)", fig_info[id].short_name, dim_word);
 	fig = chart_figure(parent, title);
-	set_attrf(fig, "id", "figure-%s-%s", fig_name(id), dim);
+	html_set_attrf(fig, "id", "figure-%s-%s", fig_name(id), dim);
 	snprintf(c.id, sizeof c.id, "chart-%s-%s", fig_name(id), dim);
 	c.left = left;
 	c.top = TOP;
@@ -996,7 +847,7 @@ bar_chart(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim_w
 	xmlNodePtr bars = svg_el(c.svg, "g", "bars");
 	for (size_t i = 0; i < n; i++) {
 		const struct fig_value *fv = &g[i].v.v[id];
-		char *label = clean_text(group_label(dim, &g[i]));
+		char *label = html_clean_text(group_label(dim, &g[i]));
 		char *axis_label = shorten(label, LABEL_MAX);
 		int x = left + (int)i * SLOT + (SLOT - BAR) / 2, cx = x + BAR / 2;
 		int ly = TOP + PLOT_H + 14;
@@ -1007,12 +858,12 @@ bar_chart(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim_w
 			int y = fv->present ? chart_y(&c, fv->tenths) : TOP + PLOT_H;
 			xmlNodePtr r = svg_el(bars, "rect", fv->present ? "bar" : "bar null");
 
-			set_attrf(r, "x", "%d", x);
-			set_attrf(r, "y", "%d", y);
-			set_attrf(r, "width", "%d", BAR);
-			set_attrf(r, "height", "%d", TOP + PLOT_H - y);
-			set_attr(r, "fill", COLOR_BAR);
-			el_text(r, "title", tip);
+			html_set_attrf(r, "x", "%d", x);
+			html_set_attrf(r, "y", "%d", y);
+			html_set_attrf(r, "width", "%d", BAR);
+			html_set_attrf(r, "height", "%d", TOP + PLOT_H - y);
+			html_set_attr(r, "fill", COLOR_BAR);
+			html_el_text(r, "title", tip);
 			if (fv->present)
 				tenths_str(fv->tenths, v, sizeof v);
 			else
@@ -1022,7 +873,7 @@ bar_chart(struct page *pg, xmlNodePtr parent, const char *dim, const char *dim_w
 			chart_suppressed_column(&c, bars, x, BAR, tip);
 		}
 		xmlNodePtr t = svg_text(bars, "label", cx, ly, "end", axis_label);
-		set_attrf(t, "transform", "rotate(-40 %d %d)", cx, ly);
+		html_set_attrf(t, "transform", "rotate(-40 %d %d)", cx, ly);
 		free(axis_label);
 		free(label);
 	}
@@ -1052,7 +903,7 @@ year_chart(struct page *pg, xmlNodePtr parent, const struct dash_group *g, size_
 	else
 		snprintf(title, sizeof title, "Apprenants par année");
 	fig = chart_figure(parent, title);
-	set_attrf(fig, "id", "figure-%s-year", name);
+	html_set_attrf(fig, "id", "figure-%s-year", name);
 	snprintf(c.id, sizeof c.id, "chart-%s-year", name);
 	c.left = LEFT;
 	c.top = TOP;
@@ -1074,7 +925,7 @@ year_chart(struct page *pg, xmlNodePtr parent, const struct dash_group *g, size_
 	    "Année");
 	t = svg_text(c.svg, "axis-title", 16, TOP + PLOT_H / 2, "middle",
 	    id >= 0 ? fig_info[id].label : "Apprenants");
-	set_attrf(t, "transform", "rotate(-90 16 %d)", TOP + PLOT_H / 2);
+	html_set_attrf(t, "transform", "rotate(-90 16 %d)", TOP + PLOT_H / 2);
 
 	series = svg_el(c.svg, "g", "series");
 	/* Polylines first, so points and labels are drawn over them. */
@@ -1096,10 +947,10 @@ year_chart(struct page *pg, xmlNodePtr parent, const struct dash_group *g, size_
 		}
 		if (npts >= 2) {
 			xmlNodePtr pl = svg_el(lines, "polyline", "line");
-			set_attr(pl, "points", pts.data);
-			set_attr(pl, "fill", "none");
-			set_attr(pl, "stroke", COLOR_BAR);
-			set_attr(pl, "stroke-width", "2");
+			html_set_attr(pl, "points", pts.data);
+			html_set_attr(pl, "fill", "none");
+			html_set_attr(pl, "stroke", COLOR_BAR);
+			html_set_attr(pl, "stroke-width", "2");
 		}
 		sbuf_reset(&pts);
 		npts = 0;
@@ -1107,7 +958,7 @@ year_chart(struct page *pg, xmlNodePtr parent, const struct dash_group *g, size_
 	sbuf_free(&pts);
 
 	for (size_t i = 0; i < n; i++) {
-		char *label = clean_text(group_label("year", &g[i]));
+		char *label = html_clean_text(group_label("year", &g[i]));
 		char *axis_label = shorten(label, 10);
 		int cx = LEFT + SLOT / 2 + (int)i * SLOT;
 		char tip[512], v[32];
@@ -1119,11 +970,11 @@ year_chart(struct page *pg, xmlNodePtr parent, const struct dash_group *g, size_
 
 			snprintf(v, sizeof v, "%" PRId64, g[i].v.learners);
 			snprintf(tip, sizeof tip, "%s : %s apprenants", label, v);
-			set_attrf(p, "cx", "%d", cx);
-			set_attrf(p, "cy", "%d", cy);
-			set_attr(p, "r", "4");
-			set_attr(p, "fill", COLOR_BAR);
-			el_text(p, "title", tip);
+			html_set_attrf(p, "cx", "%d", cx);
+			html_set_attrf(p, "cy", "%d", cy);
+			html_set_attr(p, "r", "4");
+			html_set_attr(p, "fill", COLOR_BAR);
+			html_el_text(p, "title", tip);
 			svg_text(series, "value", cx, cy - 8, "middle", v);
 		} else {
 			const struct fig_value *fv = &g[i].v.v[id];
@@ -1134,11 +985,11 @@ year_chart(struct page *pg, xmlNodePtr parent, const struct dash_group *g, size_
 				xmlNodePtr p = svg_el(series, "circle", "point");
 
 				tenths_str(fv->tenths, v, sizeof v);
-				set_attrf(p, "cx", "%d", cx);
-				set_attrf(p, "cy", "%d", cy);
-				set_attr(p, "r", "4");
-				set_attr(p, "fill", COLOR_BAR);
-				el_text(p, "title", tip);
+				html_set_attrf(p, "cx", "%d", cx);
+				html_set_attrf(p, "cy", "%d", cy);
+				html_set_attr(p, "r", "4");
+				html_set_attr(p, "fill", COLOR_BAR);
+				html_el_text(p, "title", tip);
 				svg_text(series, "value", cx, cy - 8, "middle", v);
 			} else if (fv->suppressed) {
 				chart_suppressed_column(&c, series, cx - 10, 20, tip);
@@ -1157,7 +1008,7 @@ year_chart(struct page *pg, xmlNodePtr parent, const struct dash_group *g, size_
 static void
 no_data(xmlNodePtr sec)
 {
-	set_attr(el_text(sec, "p", "Aucune donnée pour cette sélection."), "class", "empty");
+	html_set_attr(html_el_text(sec, "p", "Aucune donnée pour cette sélection."), "class", "empty");
 }
 
 static void
@@ -1165,10 +1016,10 @@ build_breakdown(struct page *pg, xmlNodePtr content, const char *dim, const char
     const char *dim_word, const char *dim_label, const struct dash_group *g, size_t n,
     const struct fig_values *total)
 {
-	xmlNodePtr sec = el(content, "section");
+	xmlNodePtr sec = html_el(content, "section");
 
-	set_attrf(sec, "id", "by-%s", dim);
-	el_text(sec, "h2", heading);
+	html_set_attrf(sec, "id", "by-%s", dim);
+	html_el_text(sec, "h2", heading);
 	if (n == 0) {
 		no_data(sec);
 		return;
@@ -1181,10 +1032,10 @@ static void
 build_years(struct page *pg, xmlNodePtr content, const struct dash_group *g, size_t n,
     const struct fig_values *total)
 {
-	xmlNodePtr sec = el(content, "section");
+	xmlNodePtr sec = html_el(content, "section");
 
-	set_attr(sec, "id", "by-year");
-	el_text(sec, "h2", "Par année");
+	html_set_attr(sec, "id", "by-year");
+	html_el_text(sec, "h2", "Par année");
 	if (n == 0) {
 		no_data(sec);
 		return;
@@ -1196,45 +1047,22 @@ build_years(struct page *pg, xmlNodePtr content, const struct dash_group *g, siz
 static void
 build_footer(struct page *pg, xmlNodePtr body)
 {
-	xmlNodePtr footer = el(body, "footer");
+	xmlNodePtr footer = html_el(body, "footer");
 	xmlNodePtr p;
 
 	if (pg->any_suppressed) {
-		p = el(footer, "p");
-		set_attr(p, "id", "note-suppressed");
-		set_attr(p, "class", "note");
-		set_attr(el_text(p, "span", "*"), "class", "mark");
-		add_textf(p, " %s.", DASHBOARD_SUPPRESSED_NOTE);
+		p = html_el(footer, "p");
+		html_set_attr(p, "id", "note-suppressed");
+		html_set_attr(p, "class", "note");
+		html_set_attr(html_el_text(p, "span", "*"), "class", "mark");
+		html_add_textf(p, " %s.", DASHBOARD_SUPPRESSED_NOTE);
 	}
-	p = el_text(footer, "p",
+	p = html_el_text(footer, "p",
 	    "Pourcentages arrondis à une décimale (séparateur décimal : point), comme dans "
 	    "l'API et le CSV. Statut « proche » : à moins de 5 points sous l'objectif. "
 	    "Objectifs : engagements du programme, cibles de l'appel, sinon objectifs "
 	    "nationaux (femmes 30 %, sorties positives 70 %).");
-	set_attr(p, "class", "note");
-}
-
-/* Serialise with the HTML serialiser into a buffer without encoder: the
- * output is the tree's UTF-8, and only markup characters are escaped.
- * Without formatting: the formatter adds a newline inside an element whose
- * last child is an element (a suppressed cell's mark), which would change
- * the cell's text. */
-static int
-serialise(xmlDocPtr doc, struct sbuf *out)
-{
-	xmlOutputBufferPtr ob = must(xmlAllocOutputBuffer(NULL));
-	const xmlChar *p;
-	int rc = -1;
-
-	htmlDocContentDumpFormatOutput(ob, doc, "UTF-8", 0);
-	xmlOutputBufferFlush(ob);
-	p = xmlOutputBufferGetContent(ob);
-	if (ob->error == 0 && p != NULL) {
-		sbuf_add(out, p, xmlOutputBufferGetSize(ob));
-		rc = 0;
-	}
-	xmlOutputBufferClose(ob);
-	return rc;
+	html_set_attr(p, "class", "note");
 }
 
 static int
@@ -1248,7 +1076,7 @@ dashboard_render(const struct dash_input *in, struct sbuf *out)
 {
 	static const struct dash_filters no_filters;
 	struct page pg = { 0 };
-	xmlNodePtr html, body, header, content;
+	xmlNodePtr body, header, content;
 	const struct dash_filters *f;
 	const char *title;
 	int rc;
@@ -1263,21 +1091,16 @@ dashboard_render(const struct dash_input *in, struct sbuf *out)
 	f = in->filters != NULL ? in->filters : &no_filters;
 	title = nonempty(in->title) ? in->title : "Résultats des formations";
 
-	pg.doc = must(htmlNewDocNoDtD(NULL, NULL));
-	must(xmlCreateIntSubset(pg.doc, BAD_CAST "html", NULL, NULL));   /* <!DOCTYPE html> */
-	html = must(xmlNewDocNode(pg.doc, NULL, BAD_CAST "html", NULL));
-	xmlDocSetRootElement(pg.doc, html);
-	set_attr(html, "lang", "fr");
-	build_head(html, title);
-
-	body = el(html, "body");
-	header = el(body, "header");
-	el_text(header, "h1", title);
+	pg.doc = html_page_new("fr", title, page_css, &body);
+	header = html_el(body, "header");
+	if (nonempty(in->csrf_token))
+		build_signout(header, in->csrf_token);
+	html_el_text(header, "h1", title);
 	build_selection(header, f);
 	build_filters(body, in, f);
 	build_downloads(body, in->query);
 
-	content = el(body, "main");
+	content = html_el(body, "main");
 	build_headline(&pg, content, &in->total);
 	build_breakdown(&pg, content, "region", "Par région", "région", "Région",
 	    in->by_region, in->n_region, &in->total);
@@ -1286,7 +1109,7 @@ dashboard_render(const struct dash_input *in, struct sbuf *out)
 	build_years(&pg, content, in->by_year, in->n_year, &in->total);
 	build_footer(&pg, body);
 
-	rc = serialise(pg.doc, out);
+	rc = html_serialise(pg.doc, out);
 	xmlFreeDoc(pg.doc);
 	return rc;
 }

@@ -26,7 +26,11 @@
  * status cells data-status ("met", "near", "below", or "" when null).
  *
  * The filter form is GET /dashboard; empty fields submit as empty
- * parameters (year=&call=...), which the handler must treat as absent. */
+ * parameters (year=&call=...), which the handler must treat as absent. It
+ * stays a GET form without a CSRF token: it changes nothing, and a token
+ * in a URL would leak into history, logs and Referer headers. The only
+ * POST form is "Se déconnecter" (POST /logout, class "signout"), shown
+ * when the page is served to a cookie session, with its CSRF token. */
 #ifndef GEN_DASHBOARD_H
 #define GEN_DASHBOARD_H
 
@@ -70,8 +74,9 @@ struct dash_input {
 	const struct dash_group *by_family; size_t n_family;
 	const struct dash_group *by_year;   size_t n_year;
 	const char *const *years; size_t n_years; /**< options of the year filter */
-	/** Not used yet: the page has only GET forms, and a token in a GET
-	 * URL would leak; kept for the POST forms to come. May be NULL. */
+	/** The session's CSRF token (websec.h) for the sign-out form; NULL
+	 * or "" (a Bearer caller, no session): no sign-out form. Never put in
+	 * a URL. */
 	const char *csrf_token;
 };
 

@@ -51,6 +51,8 @@ void xml_add_escaped(struct sbuf *b, const char *s);
 
 /** Lower-case hex of n bytes into out (2n+1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);
+/** The value of hex digit c (either case), or -1. */
+int hex_value(char c);
 /** Decode 2n hex digits; returns 0 or -1 on a bad digit. */
 int hex_decode(const char *in, size_t n, unsigned char *out);
 

@@ -17,6 +17,8 @@
 #include "auth.h"
 #include "db.h"
 #include "framing.h"
+#include "html.h"
+#include "websec.h"
 
 #define PROBLEM_BASE "/problems/"
 
@@ -64,6 +66,39 @@ req_in_header(struct req *q, const char *name)
 	return evhttp_find_header(evhttp_request_get_input_headers(q->r), name);
 }
 
+int
+app_tls(const struct app *app)
+{
+	const struct gen_config *c = app->cfg;
+
+	return c->tls_cert != NULL && c->tls_cert[0] != '\0' && c->tls_key != NULL && c->tls_key[0] != '\0';
+}
+
+void
+req_set_cookie(struct req *q, const char *name, const char *value, int max_age)
+{
+	struct sbuf b = {0};
+
+	websec_set_cookie(&b, name, value, max_age, app_tls(q->app));
+	/* Appended, not replaced: one answer may set two cookies. */
+	evhttp_add_header(evhttp_request_get_output_headers(q->r), "Set-Cookie", b.data);
+	sbuf_free(&b);
+}
+
+int
+req_cookie_token(struct req *q, const char *name, char out[WEBSEC_TOKEN_LEN + 1])
+{
+	size_t len = 0;
+	const char *v = websec_cookie(req_in_header(q, "Cookie"), name, &len);
+
+	out[0] = '\0';
+	if (!websec_token_wellformed(v, len))
+		return 0;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 1;
+}
+
 char *
 req_query_param(struct req *q, const char *name)
 {
@@ -89,6 +124,7 @@ reason_phrase(int status)
 	case 201: return "Created";
 	case 202: return "Accepted";
 	case 204: return "No Content";
+	case 303: return "See Other";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -129,6 +165,9 @@ req_reply(struct req *q, int status, const char *content_type,
 		evhttp_add_header(out, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
 	if (evhttp_find_header(out, "Referrer-Policy") == NULL)
 		evhttp_add_header(out, "Referrer-Policy", "no-referrer");
+	char hsts[64];
+	if (websec_hsts(app_tls(q->app), q->app->cfg->hsts_seconds, hsts, sizeof hsts))
+		req_header(q, "Strict-Transport-Security", hsts);
 	req_header(q, "Cache-Control", "no-store");
 	req_header(q, "X-Request-Id", q->req_id);
 	if (q->app->draining)
@@ -154,6 +193,24 @@ req_reply(struct req *q, int status, const char *content_type,
 		bufferevent_flush(evhttp_connection_get_bufferevent(evcon), EV_WRITE, BEV_NORMAL);
 	evbuffer_free(buf);
 	req_free(q);
+}
+
+void
+req_html(struct req *q, int status, const char *html, size_t len)
+{
+	req_header(q, "Content-Security-Policy", HTML_PAGE_CSP);
+	/* Not no-referrer: under that policy a browser sends "Origin: null"
+	 * with the page's own form posts, which the CSRF rule must refuse.
+	 * same-origin still gives other sites nothing. */
+	req_header(q, "Referrer-Policy", "same-origin");
+	req_reply(q, status, "text/html; charset=utf-8", html, len);
+}
+
+void
+req_redirect(struct req *q, const char *location)
+{
+	req_header(q, "Location", location);
+	req_reply(q, 303, NULL, NULL, 0);
 }
 
 void
@@ -350,36 +407,18 @@ static int
 request_token(struct req *q, char token[AUTH_TOKEN_LEN + 1])
 {
 	const char *a = req_in_header(q, "Authorization");
-	const char *t = NULL;
 	size_t len = 0;
 
-	if (a != NULL) {
-		if (strncasecmp(a, "Bearer ", 7) != 0)
-			return -1;
-		t = a + 7;
-		len = strlen(t);
-	} else {
-		const char *c = req_in_header(q, "Cookie");
-		const char *p = c;
-		while (p != NULL && (p = strstr(p, "gen_session=")) != NULL) {
-			if (p == c || p[-1] == ' ' || p[-1] == ';') {
-				t = p + strlen("gen_session=");
-				len = strcspn(t, "; ");
-				break;
-			}
-			p++;
+	if (a == NULL) {
+		if (q->session[0] != '\0') {
+			memcpy(token, q->session, sizeof q->session);
+			return 1;
 		}
-		if (t == NULL)
-			return 0;
+		return websec_cookie(req_in_header(q, "Cookie"), WEBSEC_SESSION_COOKIE, &len) ? -1 : 0;
 	}
-	if (len != AUTH_TOKEN_LEN)
+	if (strncasecmp(a, "Bearer ", 7) != 0 || !websec_token_wellformed(a + 7, strlen(a + 7)))
 		return -1;
-	for (size_t i = 0; i < len; i++)
-		if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z') ||
-		    (t[i] >= '0' && t[i] <= '9') || t[i] == '-' || t[i] == '_'))
-			return -1;
-	memcpy(token, t, len);
-	token[len] = '\0';
+	memcpy(token, a + 7, AUTH_TOKEN_LEN + 1);
 	return 1;
 }
 
@@ -425,6 +464,68 @@ on_identity(struct req *q, PGresult *res)
 		return;
 	}
 	q->route->handler(q);
+}
+
+/* ---- cross-site request forgery (websec.h) ---- */
+
+static const char *
+csrf_detail(enum websec_verdict v, enum req_csrf rule)
+{
+	switch (v) {
+	case WEBSEC_CROSS_SITE:
+		return rule == REQ_CSRF_LOGIN ?
+		    "logging in from another site is refused; use this server's login page" :
+		    "the request comes from another site (Origin or Sec-Fetch-Site) and "
+		    "carries no valid CSRF token";
+	case WEBSEC_BAD_TOKEN:
+		return rule == REQ_CSRF_LOGIN ?
+		    "the login form's token does not match its cookie; reload the login page" :
+		    "the CSRF token is not this session's; reload the page";
+	default:
+		return "a form sent with the session cookie needs the session's CSRF token "
+		    "(field csrf_token or header X-CSRF-Token; GET /api/v1/me gives it as csrfToken)";
+	}
+}
+
+int
+req_csrf_check(struct req *q, enum req_csrf rule)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(q->r);
+	char field[WEBSEC_TOKEN_LEN + 2], login_cookie[WEBSEC_TOKEN_LEN + 1];
+	enum websec_verdict v;
+
+	if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD)
+		return 0;
+	if (rule == REQ_CSRF_SESSION && q->csrf[0] == '\0')
+		return 0;   /* a Bearer token or no session: nothing a browser adds */
+	struct websec_request w = {
+		.tls = app_tls(q->app),
+		.host = req_in_header(q, "Host"),
+		.origin = req_in_header(q, "Origin"),
+		.fetch_site = req_in_header(q, "Sec-Fetch-Site"),
+		.content_type = req_in_header(q, "Content-Type"),
+		.token = req_in_header(q, WEBSEC_TOKEN_HEADER),
+	};
+	if (w.token == NULL && websec_urlencoded(w.content_type)) {
+		int f = websec_form_field(q->body, q->body_len, WEBSEC_TOKEN_FIELD, field, sizeof field);
+		if (f != 0)
+			w.token = f > 0 ? field : "";   /* unreadable: a wrong token */
+	}
+	if (rule == REQ_CSRF_LOGIN) {
+		w.expected = req_cookie_token(q, WEBSEC_LOGIN_COOKIE, login_cookie) ? login_cookie : NULL;
+		v = websec_check_login(&w);
+	} else {
+		w.expected = q->csrf[0] != '\0' ? q->csrf : NULL;
+		v = websec_check_session(&w);
+		if (v == WEBSEC_OK && rule == REQ_CSRF_TOKEN)
+			v = WEBSEC_NO_TOKEN;
+	}
+	if (v == WEBSEC_OK || v == WEBSEC_OK_TOKEN)
+		return 0;
+	fprintf(stderr, "event=csrf_refused id=%s route=%s reason=%s\n",
+	    q->req_id, q->route ? q->route->name : "-", websec_verdict_name(v));
+	req_problem(q, 403, "csrf", "Cross-site request refused", csrf_detail(v, rule), NULL);
+	return -1;
 }
 
 /* ---- the generic callback ---- */
@@ -500,10 +601,15 @@ on_request(struct evhttp_request *r, void *arg)
 	q->body_len = evbuffer_get_length(in);
 	q->body = q->body_len ? (const char *)evbuffer_pullup(in, -1) : "";
 
+	if (req_cookie_token(q, WEBSEC_SESSION_COOKIE, q->session) &&
+	    req_in_header(q, "Authorization") == NULL)
+		websec_session_token(q->session, strlen(q->session), q->csrf);
 	if (q->route->roles == 0) {
 		q->route->handler(q);
 		return;
 	}
+	if (req_csrf_check(q, REQ_CSRF_SESSION) != 0)
+		return;
 	char token[AUTH_TOKEN_LEN + 1];
 	int t = request_token(q, token);
 	if (t == 0) {

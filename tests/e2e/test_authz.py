@@ -27,6 +27,8 @@ MATRIX = [
     ("GET", "/.well-known/gen-receipt-key.pem", "/.well-known/gen-receipt-key.pem", ANYONE),
     ("POST", "/api/v1/session", "/api/v1/session", ANYONE),
     ("DELETE", "/api/v1/session", "/api/v1/session", ANYONE),
+    ("GET", "/login", "/login", ANYONE),
+    ("POST", "/logout", "/logout", ANYONE),
     ("GET", "/api/v1/me", "/api/v1/me", {ANON: 401, PROV: OK, PROV_OTHER: OK, REVIEWER: OK, REVIEWER_OTHER: OK, STAFF: OK}),
     ("POST", "/api/v1/calls", "/api/v1/calls", STAFF_ONLY),
     ("GET", "/api/v1/calls", "/api/v1/calls", ANYONE),

@@ -1,4 +1,5 @@
-/* Unit tests of the dashboard renderer (dashboard.h): the page is parsed
+/* Unit tests of the server-rendered pages: the dashboard (dashboard.h) and
+ * the login page (login_page.h). The dashboard is parsed
  * back with libxml2's HTML parser and checked with XPath, as a browser test
  * would read it; each inline <svg> is also parsed as XML in the SVG
  * namespace. Hostile strings must come back as the same text, never as
@@ -16,6 +17,7 @@
 
 #include "dashboard.h"
 #include "figures.h"
+#include "login_page.h"
 #include "unit.h"
 #include "util.h"
 
@@ -646,8 +648,19 @@ filter_form(void)
 	f.in.csrf_token = "secret-token";
 	d = render_parse(&f.in, &out);
 	CHECK_EQ_INT(xp_count(d, "//form[@method='get'][@action='/dashboard']"), 1);
-	CHECK_EQ_INT(xp_count(d, "//form[@method!='get']"), 0);
-	CHECK(strstr(out.data, "secret-token") == NULL);
+	/* The token is only in the sign-out POST form, never in the GET form
+	 * or a link (it would travel in a URL). */
+	CHECK_EQ_INT(xp_count(d, "//form[@method!='get']"), 1);
+	CHECK_EQ_INT(xp_count(d, "//form[@method='post'][@action='/logout'][@class='signout']"), 1);
+	CHECK_EQ_STR(xp_str(d, "string(//form[@action='/logout']/input[@type='hidden'][@name='csrf_token']/@value)"),
+	    "secret-token");
+	CHECK_EQ_INT(xp_count(d, "//form[@action='/logout']//button[@type='submit']"), 1);
+	CHECK_EQ_INT(xp_count(d, "//form[@method='get']//input[@type='hidden']"), 0);
+	CHECK_EQ_INT(xp_count(d, "//a[contains(@href, 'secret-token')]"), 0);
+	{
+		const char *first = strstr(out.data, "secret-token");
+		CHECK(first != NULL && strstr(first + 1, "secret-token") == NULL);
+	}
 	CHECK_EQ_INT(xp_count(d, "//select[@name='year']/option"), 4);
 	CHECK_EQ_STR(xp_str(d, "string(//select[@name='year']/option[@selected]/@value)"), "2024");
 	CHECK_EQ_STR(xp_str(d, "string(//select[@name='year']/option[1])"), "Toutes");
@@ -664,7 +677,17 @@ filter_form(void)
 	CHECK_EQ_STR(xp_str(d, "string(//input[@name='provider']/@value)"), "35600000000048");
 	CHECK_EQ_STR(xp_str(d, "string(//input[@name='programme']/@value)"), "");
 	CHECK_EQ_STR(xp_str(d, "string(//input[@name='provider']/@pattern)"), "[0-9]{14}");
-	CHECK_EQ_INT(xp_count(d, "//form//button[@type='submit']"), 1);
+	CHECK_EQ_INT(xp_count(d, "//form[@method='get']//button[@type='submit']"), 1);
+	xmlFreeDoc(d);
+
+	/* No session (a Bearer caller): no sign-out form. */
+	f.in.csrf_token = NULL;
+	d = render_parse(&f.in, &out);
+	CHECK_EQ_INT(xp_count(d, "//form"), 1);
+	xmlFreeDoc(d);
+	f.in.csrf_token = "";
+	d = render_parse(&f.in, &out);
+	CHECK_EQ_INT(xp_count(d, "//form"), 1);
 	xmlFreeDoc(d);
 
 	/* No filters: "all" selected everywhere; a year outside the list is
@@ -775,7 +798,63 @@ bad_input(void)
 	sbuf_free(&out);
 }
 
+/* The login page: one POST form to /api/v1/session with the double-submit
+ * token and next as hidden fields, no script; hostile values stay text. */
+static void
+login_page(void)
+{
+	struct sbuf out = { 0 };
+	struct errors errs;
+	struct login_page in = { .csrf_token = "tok\"><script>x</script>", .next = "/dashboard?a=1&b=2" };
+	htmlDocPtr d;
+
+	CHECK_EQ_INT(login_page_render(&in, &out), 0);
+	CHECK(strncmp(out.data, "<!DOCTYPE html>", 15) == 0);
+	d = parse_html(&out, &errs);
+	CHECK(d != NULL && errs.unexpected == 0);
+	CHECK_EQ_STR(xp_str(d, "string(/html/@lang)"), "fr");
+	CHECK_EQ_INT(xp_count(d, "//form"), 1);
+	CHECK_EQ_INT(xp_count(d, "//form[@method='post'][@action='/api/v1/session']"), 1);
+	CHECK_EQ_STR(xp_str(d, "string(//form/input[@type='hidden'][@name='csrf_token']/@value)"),
+	    "tok\"><script>x</script>");
+	CHECK_EQ_STR(xp_str(d, "string(//form/input[@type='hidden'][@name='next']/@value)"),
+	    "/dashboard?a=1&b=2");
+	CHECK_EQ_STR(xp_str(d, "string(//input[@name='email']/@type)"), "email");
+	CHECK_EQ_STR(xp_str(d, "string(//input[@name='email']/@value)"), "");
+	CHECK_EQ_STR(xp_str(d, "string(//input[@name='password']/@type)"), "password");
+	CHECK_EQ_STR(xp_str(d, "string(//input[@name='password']/@autocomplete)"), "current-password");
+	CHECK_EQ_INT(xp_count(d, "//button[@type='submit']"), 1);
+	CHECK_EQ_INT(xp_count(d, "//script"), 0);
+	CHECK_EQ_INT(xp_count(d, "//*[@role='alert']"), 0);
+	xmlFreeDoc(d);
+
+	/* After a failure: the message and the e-mail, never the password. */
+	in.message = "Mot de passe incorrect <b>";
+	in.email = "a@b.test";
+	sbuf_reset(&out);
+	CHECK_EQ_INT(login_page_render(&in, &out), 0);
+	d = parse_html(&out, &errs);
+	CHECK(d != NULL);
+	CHECK_EQ_STR(xp_str(d, "string(//p[@role='alert'])"), "Mot de passe incorrect <b>");
+	CHECK_EQ_STR(xp_str(d, "string(//input[@name='email']/@value)"), "a@b.test");
+	CHECK_EQ_INT(xp_count(d, "//b"), 0);
+	xmlFreeDoc(d);
+
+	/* Unusable input: -1, out unchanged. */
+	sbuf_reset(&out);
+	sbuf_adds(&out, "kept");
+	in.csrf_token = NULL;
+	CHECK_EQ_INT(login_page_render(&in, &out), -1);
+	in.csrf_token = "t";
+	in.next = NULL;
+	CHECK_EQ_INT(login_page_render(&in, &out), -1);
+	CHECK_EQ_INT(login_page_render(NULL, &out), -1);
+	CHECK_EQ_STR(out.data, "kept");
+	sbuf_free(&out);
+}
+
 UNIT_MAIN("dashboard",
+    UNIT_CASE(login_page),
     UNIT_CASE(names),
     UNIT_CASE(document_shape),
     UNIT_CASE(hostile_strings),
