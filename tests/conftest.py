@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 import requests
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("GEN_TEST_BIN", os.path.join(ROOT, "bin"))
 # Connection string of the throw-away cluster, without dbname.
 PG = os.environ.get("GEN_TEST_PG", "host=127.0.0.1 port=55433 user=postgres")
