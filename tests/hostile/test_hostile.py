@@ -667,6 +667,121 @@ def test_invalid_chunk_size(env, case):
         refused(res, allowed, f"chunk size {case!r}")
 
 
+# ---- 24: trailers ----
+# A trailer section follows the last chunk. RFC 9110 §6.5.1: a recipient
+# must not merge trailer fields into the header section unless it knows
+# they may be, and framing, routing and authentication fields never may.
+# So credentials in a trailer authenticate nobody, a Content-Type there
+# types nothing, and a Content-Length there changes no framing. Refusing
+# the request with 400 is also a right answer.
+
+def chunked(head, body, trailer):
+    return head + b"Transfer-Encoding: chunked\r\n\r\n" + (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") \
+        + b"0\r\n" + trailer + b"\r\n"
+
+
+def submission_head(env, token=None, ct=b"application/xml"):
+    h = b"POST /api/v1/calls/AAP-TEST/applications HTTP/1.1\r\nHost: x\r\n"
+    if token:
+        h += b"Authorization: Bearer " + token.encode() + b"\r\n"
+    if ct:
+        h += b"Content-Type: " + ct + b"\r\n"
+    return h
+
+
+def login_cookie(env, email="alice@numerique-solidaire.test"):
+    r = requests.post(env["url"] + "/api/v1/session", data={"email": email, "password": PASSWORD},
+                      timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200, r.text
+    return re.search(r"gen_session=([^;]+)", r.headers["Set-Cookie"]).group(1)
+
+
+def test_authorization_in_trailer_does_not_authenticate(env):
+    """A valid bearer token only in the trailer: 401 on a read and on a
+    submission, nothing stored."""
+    tok = env["prov"].encode()
+    with nothing_stored(env):
+        res = exchange(env, chunked(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n", b"", b"Authorization: Bearer " + tok
+                                    + b"\r\n"))
+        refused(res, (400, 401), "Authorization in a trailer, GET /api/v1/me")
+        res = exchange(env, chunked(submission_head(env), APP, b"Authorization: Bearer " + tok + b"\r\n"))
+        refused(res, (400, 401), "Authorization in a trailer, submission")
+
+
+def test_cookie_in_trailer_does_not_authenticate(env):
+    cookie = login_cookie(env).encode()
+    res = exchange(env, chunked(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\n", b"", b"Cookie: gen_session=" + cookie
+                                + b"\r\n"))
+    refused(res, (400, 401), "Cookie in a trailer")
+
+
+def test_trailer_authorization_does_not_replace_the_header(env):
+    """Provider B's token in the header, provider A's in the trailer: the
+    request is B's (A's application is not found), or refused."""
+    url = f"/api/v1/applications/{env['tracking']}".encode()
+    res = exchange(env, chunked(b"GET " + url + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                + env["prov_b"].encode() + b"\r\n", b"",
+                                b"Authorization: Bearer " + env["prov"].encode() + b"\r\n"))
+    refused(res, (400, 404), "second Authorization in a trailer")
+    res = exchange(env, chunked(b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                + env["prov_b"].encode() + b"\r\n", b"",
+                                b"Authorization: Bearer " + env["prov"].encode() + b"\r\n"))
+    codes = [r.status for r in res.responses if r.status >= 200]
+    assert codes in ([200], [400]), (codes, res.data[:300])
+    if codes == [200]:
+        assert b"bob@other.test" in res.responses[0].body and b"alice@" not in res.responses[0].body
+
+
+def test_content_type_in_trailer_types_nothing(env):
+    """A valid submission without Content-Type, the type in the trailer:
+    415 as without it (or 400)."""
+    with nothing_stored(env):
+        res = exchange(env, chunked(submission_head(env, env["prov"], ct=None), APP,
+                                    b"Content-Type: application/xml\r\n"))
+        refused(res, (400, 415), "Content-Type in a trailer")
+
+
+@pytest.mark.parametrize("cl", [b"0", b"5", b"999"])
+def test_content_length_in_trailer_changes_no_framing(env, cl):
+    """A chunked login whose trailer says Content-Length, then 5 bytes and
+    a pipelined GET: the login is answered from the chunked body alone (200,
+    or 400 for the trailer), and what follows the trailer section is the
+    next request, never more body: "helloGET ..." is a malformed request
+    (400 and close); without the 5 bytes, the GET is answered 200."""
+    form = login_form()
+    nxt = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    res = exchange(env, chunked(login_request(b"", b"")[:-2], form, b"Content-Length: " + cl + b"\r\n") + nxt,
+                   want=2)
+    codes = [r.status for r in res.responses if r.status >= 200]
+    assert codes in ([200, 200], [400]), (codes, res.data[:500])
+    if codes[0] == 200:
+        assert b"Set-Cookie: gen_session=" in res.data and res.responses[1].body == b"ok\n"
+    res = exchange(env, chunked(login_request(b"", b"")[:-2], form, b"Content-Length: " + cl + b"\r\n")
+                   + b"hello" + nxt, want=2)
+    codes = [r.status for r in res.responses if r.status >= 200]
+    assert codes in ([200, 400], [400]), (codes, res.data[:500])
+    assert b"ok\n" not in [r.body for r in res.responses]
+
+
+def test_transfer_encoding_in_trailer_changes_no_framing(env):
+    form = login_form()
+    nxt = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    res = exchange(env, chunked(login_request(b"", b"")[:-2], form, b"Transfer-Encoding: chunked\r\n") + nxt, want=2)
+    codes = [r.status for r in res.responses if r.status >= 200]
+    assert codes in ([200, 200], [400]), (codes, res.data[:500])
+
+
+def test_huge_trailer_section(env):
+    """Trailer fields count against the header limit (16 KiB): a 1 MB
+    trailer is refused (431, 413 or 400, or a close), never buffered."""
+    form = login_form()
+    res = exchange(env, chunked(login_request(b"", b"")[:-2], form, b"X-Pad: " + b"a" * (1 << 20) + b"\r\n"))
+    refused(res, (400, 413, 431), "1 MB trailer")
+    res = exchange(env, chunked(login_request(b"", b"")[:-2], form,
+                                b"".join(b"X-T%d: v\r\n" % i for i in range(10_000))))
+    refused(res, (400, 413, 431), "10,000 trailer fields")
+
+
 # ---- 25: header syntax ----
 
 def test_empty_header_name(env):
