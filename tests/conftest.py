@@ -94,6 +94,12 @@ class Proc:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.p.poll() is None:
             os.killpg(self.p.pid, sig)
@@ -158,16 +164,14 @@ def tmpdir_module(request):
 
 @pytest.fixture(scope="module")
 def server(database, tmpdir_module):
-    s = Server(database, tmpdir_module)
-    yield s
-    s.stop()
+    with Server(database, tmpdir_module) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def worker(database, tmpdir_module):
-    w = Worker(database, tmpdir_module)
-    yield w
-    w.stop()
+    with Worker(database, tmpdir_module) as w:
+        yield w
 
 
 def wait_for(predicate, timeout=15, interval=0.05, what="condition"):

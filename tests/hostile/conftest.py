@@ -55,16 +55,14 @@ def hostile_db():
 
 @pytest.fixture(scope="package")
 def hostile_server(hostile_db, hostile_logs):
-    s = Server(hostile_db, hostile_logs, extra=("--workers", "2"))
-    yield s
-    s.stop()
+    with Server(hostile_db, hostile_logs, extra=("--workers", "2")) as s:
+        yield s
 
 
 @pytest.fixture(scope="package")
 def hostile_worker(hostile_db, hostile_logs):
-    w = Worker(hostile_db, hostile_logs)
-    yield w
-    w.stop()
+    with Worker(hostile_db, hostile_logs) as w:
+        yield w
 
 
 def warm_up(e):

@@ -37,9 +37,8 @@ Trickled = namedtuple("Trickled", "responses data answered_at closed_at sent")
 
 @pytest.fixture(scope="module")
 def slow(hostile_db, hostile_logs, env):
-    s = Server(hostile_db, hostile_logs, extra=("--request-timeout", str(DEADLINE), "--idle-timeout", str(IDLE)))
-    yield {"port": s.port, "url": s.url, "server": s, "prov": env["prov"]}
-    s.stop()
+    with Server(hostile_db, hostile_logs, extra=("--request-timeout", str(DEADLINE), "--idle-timeout", str(IDLE))) as s:
+        yield {"port": s.port, "url": s.url, "server": s, "prov": env["prov"]}
 
 
 def trickle(port, pieces, gap, linger=None):
