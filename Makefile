@@ -97,3 +97,9 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# Black-box tests with the binaries under valgrind, every log checked for
+# errors and definite leaks: make valgrind [VALGRIND_TESTS="pytest args"]
+.PHONY: valgrind
+valgrind:
+	@tests/valgrind.sh $(VALGRIND_TESTS)

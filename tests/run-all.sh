@@ -58,7 +58,7 @@ fi
 export GEN_TEST_BIN=$BIN
 JUNIT=$ROOT/var/pytest.xml
 mkdir -p var
-/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e --junitxml="$JUNIT" ${PYTEST_ARGS:-}
+/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e tests/hostile tests/faults --junitxml="$JUNIT" ${PYTEST_ARGS:-}
 counts=$(/usr/bin/python3 - "$JUNIT" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:

@@ -1,7 +1,9 @@
 """Fixtures for the black-box tests: a real PostgreSQL database per test
 module (cloned from the migrated template that tests/run-all.sh prepares),
 and the real binaries started against it."""
+import contextlib
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -12,13 +14,19 @@ import psycopg2
 import pytest
 import requests
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("GEN_TEST_BIN", os.path.join(ROOT, "bin"))
 # Connection string of the throw-away cluster, without dbname.
 PG = os.environ.get("GEN_TEST_PG", "host=127.0.0.1 port=55433 user=postgres")
 TEMPLATE = os.environ.get("GEN_TEST_TEMPLATE", "gen_template")
 # Tests use a cheap PBKDF2 cost for speed; one test checks the default cost.
 FAST_ITER = "1000"
+# A command the binaries are run under (gen-server, gen-worker and genctl as
+# the tests start them), e.g. valgrind by tests/valgrind.sh; empty: none.
+WRAP = shlex.split(os.environ.get("GEN_TEST_WRAP", ""))
+# Multiplies the time allowed for start-up, stops and bounded waits, for
+# slow runs (valgrind runs programs 20-50 times slower).
+SLOW = float(os.environ.get("GEN_TEST_SLOW", "1"))
 
 
 def sql(conninfo, query, params=None):
@@ -41,23 +49,33 @@ def free_port():
     return port
 
 
+@contextlib.contextmanager
+def fresh_database():
+    """A fresh migrated database for the length of the block; yields its
+    libpq connection string."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    sql(PG + " dbname=postgres", f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
+    try:
+        yield f"{PG} dbname={name}"
+    finally:
+        sql(PG + " dbname=postgres",
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        sql(PG + " dbname=postgres", f'DROP DATABASE IF EXISTS "{name}"')
+
+
 @pytest.fixture(scope="module")
 def database():
     """A fresh migrated database; yields its libpq connection string."""
-    name = "t_" + uuid.uuid4().hex[:12]
-    sql(PG + " dbname=postgres", f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
-    yield f"{PG} dbname={name}"
-    sql(PG + " dbname=postgres",
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    sql(PG + " dbname=postgres", f'DROP DATABASE IF EXISTS "{name}"')
+    with fresh_database() as db:
+        yield db
 
 
 def genctl(database, *args, stdin=None, check=True, extra_env=None):
     env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER,
                GEN_FORMS_DIR=os.path.join(ROOT, "forms"))
     env.update(extra_env or {})
-    r = subprocess.run([os.path.join(BIN, "genctl"), *args], input=stdin, env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([*WRAP, os.path.join(BIN, "genctl"), *args], input=stdin, env=env,
+                       capture_output=True, text=True, timeout=60 * SLOW)
     if check and r.returncode != 0:
         raise AssertionError(f"genctl {' '.join(args)} failed ({r.returncode}): {r.stderr}")
     return r
@@ -76,11 +94,17 @@ class Proc:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stop(self, sig=signal.SIGTERM, timeout=30):
         if self.p.poll() is None:
             os.killpg(self.p.pid, sig)
             try:
-                self.p.wait(timeout)
+                self.p.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 os.killpg(self.p.pid, signal.SIGKILL)
                 self.p.wait()
@@ -96,19 +120,19 @@ class Server(Proc):
         self.pkey = os.path.join(tmpdir, "pseudonym-key")
         env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER)
         env.update(env_extra or {})
-        args = [os.path.join(BIN, "gen-server"), "--port", str(self.port),
+        args = [*WRAP, os.path.join(BIN, "gen-server"), "--port", str(self.port),
                 "--forms-dir", os.path.join(ROOT, "forms"), "--receipt-key", self.key,
                 "--pseudonym-key", self.pkey, *extra]
         super().__init__(args, env, os.path.join(tmpdir, f"server-{self.port}.log"))
         self.wait_ready()
 
     def wait_ready(self, timeout=20):
-        deadline = time.time() + timeout
+        deadline = time.time() + timeout * SLOW
         while time.time() < deadline:
             if self.p.poll() is not None:
                 raise AssertionError("gen-server exited:\n" + self.log())
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=SLOW).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -119,36 +143,39 @@ class Server(Proc):
 class Worker(Proc):
     def __init__(self, database, tmpdir, extra=()):
         env = dict(os.environ, GEN_DATABASE_URL=database)
-        args = [os.path.join(BIN, "gen-worker"), "--forms-dir", os.path.join(ROOT, "forms"),
+        args = [*WRAP, os.path.join(BIN, "gen-worker"), "--forms-dir", os.path.join(ROOT, "forms"),
                 "--poll-ms", "200", *extra]
         super().__init__(args, env, os.path.join(tmpdir, f"worker-{uuid.uuid4().hex[:6]}.log"))
 
 
+def logs_dir(name):
+    """A new directory for logs and keys, kept under var/test-logs for
+    reading after a failure."""
+    d = os.path.join(ROOT, "var", "test-logs", name + "-" + uuid.uuid4().hex[:6])
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
 @pytest.fixture(scope="module")
 def tmpdir_module(request):
-    """Logs and keys of one test module, kept under var/test-logs for reading
-    after a failure."""
-    d = os.path.join(ROOT, "var", "test-logs", request.module.__name__ + "-" + uuid.uuid4().hex[:6])
-    os.makedirs(d, exist_ok=True)
-    yield d
+    """Logs and keys of one test module (see logs_dir)."""
+    yield logs_dir(request.module.__name__)
 
 
 @pytest.fixture(scope="module")
 def server(database, tmpdir_module):
-    s = Server(database, tmpdir_module)
-    yield s
-    s.stop()
+    with Server(database, tmpdir_module) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def worker(database, tmpdir_module):
-    w = Worker(database, tmpdir_module)
-    yield w
-    w.stop()
+    with Worker(database, tmpdir_module) as w:
+        yield w
 
 
 def wait_for(predicate, timeout=15, interval=0.05, what="condition"):
-    deadline = time.time() + timeout
+    deadline = time.time() + timeout * SLOW
     while time.time() < deadline:
         v = predicate()
         if v:
