@@ -17,7 +17,7 @@ import requests
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BIN = os.environ.get("GEN_TEST_BIN", os.path.join(ROOT, "bin"))
 # Connection string of the throw-away cluster, without dbname.
-PG = os.environ.get("GEN_TEST_PG", "host=127.0.0.1 port=55433 user=postgres")
+PG = os.environ.get("GEN_TEST_PG", "host=127.0.0.1 port=25433 user=postgres")
 TEMPLATE = os.environ.get("GEN_TEST_TEMPLATE", "gen_template")
 # Tests use a cheap PBKDF2 cost for speed; one test checks the default cost.
 FAST_ITER = "1000"
@@ -112,10 +112,30 @@ class Proc:
         return self.p.returncode
 
 
+def self_signed_cert(directory, cn="localhost"):
+    """A self-signed P-256 certificate for localhost and 127.0.0.1 (made
+    once per directory and name); returns (cert path, key path)."""
+    cert, key = os.path.join(directory, f"{cn}-cert.pem"), os.path.join(directory, f"{cn}-key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-subj", f"/CN={cn}",
+                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
 class Server(Proc):
-    def __init__(self, database, tmpdir, extra=(), port=None, env_extra=None):
+    """gen-server on a free port. With tls=True it speaks HTTPS only, with a
+    self-signed certificate (self.cert, to pass as requests' verify=)."""
+
+    def __init__(self, database, tmpdir, extra=(), port=None, env_extra=None, tls=False):
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.cert = None
+        if tls:
+            self.cert, self.tls_key = self_signed_cert(tmpdir)
+            extra = ("--tls-cert", self.cert, "--tls-key", self.tls_key, *extra)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.verify = self.cert or True
         self.key = os.path.join(tmpdir, "receipt-key.pem")
         self.pkey = os.path.join(tmpdir, "pseudonym-key")
         env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER)
@@ -132,7 +152,7 @@ class Server(Proc):
             if self.p.poll() is not None:
                 raise AssertionError("gen-server exited:\n" + self.log())
             try:
-                if requests.get(self.url + "/healthz", timeout=SLOW).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=SLOW, verify=self.verify).status_code == 200:
                     return
             except requests.RequestException:
                 pass

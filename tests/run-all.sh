@@ -13,7 +13,7 @@ MAKEFLAGS_EXTRA=()
 make -s -j"$(nproc)" "${MAKEFLAGS_EXTRA[@]}" all unit-bins || { echo "0 passed, 1 failed"; exit 1; }
 
 PGDIR=$ROOT/var/test-pg
-PORT=${GEN_TEST_PORT:-55433}
+PORT=${GEN_TEST_PORT:-25433}
 deploy/pg.sh kill "$PGDIR" 2>/dev/null
 rm -rf "$PGDIR"
 deploy/pg.sh start "$PGDIR" "$PORT" || { echo "0 passed, 1 failed"; exit 1; }

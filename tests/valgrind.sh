@@ -8,7 +8,7 @@
 #
 #   tests/valgrind.sh [PYTEST ARGS...]   default: the intake, authorisation
 #                                        and hostile suites
-# Environment: GEN_TEST_PORT (port of the throw-away cluster, default 55436),
+# Environment: GEN_TEST_PORT (port of the throw-away cluster, default 25436),
 # VALGRIND_EXTRA (more valgrind options).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ EXTRA_PACKAGES=valgrind bash deploy/packages.sh || exit 1
 make -s -j"$(nproc)" all || exit 1
 
 PGDIR=$ROOT/var/valgrind-pg
-PORT=${GEN_TEST_PORT:-55436}
+PORT=${GEN_TEST_PORT:-25436}
 VGLOGS=$ROOT/var/valgrind
 deploy/pg.sh kill "$PGDIR" 2>/dev/null
 rm -rf "$PGDIR" "$VGLOGS"

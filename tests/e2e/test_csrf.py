@@ -5,17 +5,13 @@ Sec-Fetch-Site), the sign-out form, and Secure cookies and HSTS under TLS.
 Scripts (no Origin, XML bodies) and Bearer clients must keep working."""
 import base64
 import hashlib
-import os
 import re
-import subprocess
-import time
 from html.parser import HTMLParser
 
 import pytest
 import requests
-import urllib3
 
-from conftest import Server, sql, wait_for
+from conftest import Server, sql
 from gen import SIRET_A, account, application, auth, call_doc, parse_receipt, problem, xml_headers
 
 PASSWORD = "correct horse battery"
@@ -375,62 +371,33 @@ def test_dashboard_sign_out_form(env):
 
 # ---- Secure cookies and HSTS -----------------------------------------------------
 
-class TlsServer(Server):
-    """A server with tls-cert and tls-key set. Once TLS is in the server it
-    speaks HTTPS on its port; before that it speaks HTTP but already sends
-    what TLS implies (Secure cookies, HSTS). The probe finds out which, so
-    the test holds on both sides of that change."""
-
-    def wait_ready(self, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise AssertionError("gen-server exited:\n" + self.log())
-            for scheme in ("https", "http"):
-                try:
-                    r = requests.get(f"{scheme}://127.0.0.1:{self.port}/healthz", timeout=1, verify=False)
-                    if r.status_code == 200:
-                        self.url = f"{scheme}://127.0.0.1:{self.port}"
-                        return
-                except requests.RequestException:
-                    pass
-            time.sleep(0.05)
-        raise AssertionError("gen-server not ready:\n" + self.log())
-
-
 @pytest.fixture(scope="module")
 def tls_server(env, tmpdir_module):
-    cert, key = os.path.join(tmpdir_module, "tls-cert.pem"), os.path.join(tmpdir_module, "tls-key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-    s = TlsServer(env["db"], tmpdir_module, extra=["--tls-cert", cert, "--tls-key", key, "--hsts-seconds", "600"])
-    yield s
-    s.stop()
+    with Server(env["db"], tmpdir_module, tls=True, extra=["--hsts-seconds", "600"]) as s:
+        yield s
 
 
 def test_tls_secure_cookies_and_hsts(env, tls_server):
     url = tls_server.url
-    get = lambda path, **kw: requests.get(url + path, verify=False, allow_redirects=False, **kw)  # noqa: E731
+    get = lambda path, **kw: requests.get(url + path, verify=tls_server.cert, allow_redirects=False, **kw)  # noqa: E731
     for path in ("/healthz", "/login", "/api/v1/nothing-here"):
         assert get(path).headers["Strict-Transport-Security"] == "max-age=600", path
     r = get("/login")
     assert cookie_line(r, "gen_csrf").endswith("; Secure")
     r = requests.post(url + "/api/v1/session", data={"email": "alice@orga.test", "password": PASSWORD},
-                      verify=False, allow_redirects=False)
+                      verify=tls_server.cert, allow_redirects=False)
     assert r.status_code == 200, r.text
     assert cookie_line(r, "gen_session").endswith("; Secure")
     cookie = re.search(r"gen_session=([^;]+)", r.headers["Set-Cookie"]).group(1)
-    r = requests.delete(url + "/api/v1/session", verify=False, headers={"Cookie": f"gen_session={cookie}"})
+    r = requests.delete(url + "/api/v1/session", verify=tls_server.cert, headers={"Cookie": f"gen_session={cookie}"})
     assert r.status_code == 204 and cookie_line(r, "gen_session").endswith("Max-Age=0; Secure")
     # under TLS this server's origin is https://…; http://… is another origin
     cookie = re.search(r"gen_session=([^;]+)", requests.post(
         url + "/api/v1/session", data={"email": "alice@orga.test", "password": PASSWORD},
-        verify=False).headers["Set-Cookie"]).group(1)
+        verify=tls_server.cert).headers["Set-Cookie"]).group(1)
     h = {"Cookie": f"gen_session={cookie}", "Content-Type": "application/xml"}
     post = lambda **extra: requests.post(url + "/api/v1/calls/AAP-CSRF/applications",  # noqa: E731
-                                         data=application("AAP-CSRF"), verify=False, headers=dict(h, **extra))
+                                         data=application("AAP-CSRF"), verify=tls_server.cert, headers=dict(h, **extra))
     problem(post(Origin=f"http://127.0.0.1:{tls_server.port}"), 403)
     assert post(Origin=f"https://127.0.0.1:{tls_server.port}").status_code == 201
 

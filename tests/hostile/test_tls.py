@@ -23,57 +23,18 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, Server, sql
-from gen import SIRET_A, account, application, call_doc, parse_receipt, problem, verify_receipt, xml_headers
+from conftest import BIN, ROOT, Server, self_signed_cert, sql
+from gen import SIRET_A, account, application, call_doc, parse_receipt, xml_headers
+
+from .common import rss_kb
 
 DEADLINE = 2  # request-timeout of the server under test: also the handshake deadline
 
 
-def make_cert(d, cn="localhost"):
-    cert, key = os.path.join(d, f"{cn}-cert.pem"), os.path.join(d, f"{cn}-key.pem")
-    if not os.path.exists(cert):
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", f"/CN={cn}",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-                        "-keyout", key, "-out", cert], check=True, capture_output=True)
-    return cert, key
-
-
-class TlsServer(Server):
-    """gen-server speaking TLS only on its port."""
-
-    def __init__(self, database, tmpdir, extra=()):
-        self.cert, self.key_file = make_cert(tmpdir)
-        super().__init__(database, tmpdir, extra=("--tls-cert", self.cert, "--tls-key", self.key_file,
-                                                  "--request-timeout", str(DEADLINE), *extra))
-
-    @property
-    def https(self):
-        return f"https://localhost:{self.port}"
-
-    def wait_ready(self, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.p.poll() is not None:
-                raise AssertionError("gen-server exited:\n" + self.log())
-            try:
-                if requests.get(self.https + "/healthz", verify=self.cert, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("gen-server (TLS) not ready:\n" + self.log())
-
-    def rss_kb(self):
-        with open(f"/proc/{self.p.pid}/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
-
-
 @pytest.fixture(scope="module")
 def tls_server(database, tmpdir_module):
-    s = TlsServer(database, tmpdir_module)
-    yield s
-    s.stop()
+    with Server(database, tmpdir_module, tls=True, extra=("--request-timeout", str(DEADLINE))) as s:
+        yield s
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +43,7 @@ def still_serving(request):
     if "tls_server" in request.fixturenames:
         s = request.getfixturevalue("tls_server")
         assert s.p.poll() is None, "gen-server died:\n" + s.log()
-        r = requests.get(s.https + "/healthz", verify=s.cert, timeout=5)
+        r = requests.get(s.url + "/healthz", verify=s.cert, timeout=5)
         assert r.status_code == 200 and r.text.strip() == "ok"
 
 
@@ -230,7 +191,7 @@ def hold_silent_connections(server, n):
     """Open n connections that never send a byte, check a real client is
     served meanwhile, and that the handshake deadline closes all of them."""
     socks = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(n)]
-    r = requests.get(server.https + "/healthz", verify=server.cert, timeout=5)
+    r = requests.get(server.url + "/healthz", verify=server.cert, timeout=5)
     assert r.status_code == 200
     time.sleep(DEADLINE + 2)
     closed = 0
@@ -251,7 +212,7 @@ def settled_rss(server, target_kb, seconds=15):
     (the server gives freed memory back every 2 s once connections close)."""
     deadline = time.time() + seconds
     while True:
-        rss = server.rss_kb()
+        rss = rss_kb([server.p.pid])
         if rss <= target_kb or time.time() > deadline:
             return rss
         time.sleep(0.5)
@@ -270,7 +231,7 @@ def test_many_silent_connections_leave_no_memory_behind(tls_server):
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 200), hard))
     hold_silent_connections(tls_server, n)
     time.sleep(3)
-    base = tls_server.rss_kb()
+    base = rss_kb([tls_server.p.pid])
     for _ in range(2):
         hold_silent_connections(tls_server, n)
         after = settled_rss(tls_server, base * 1.10)
@@ -299,11 +260,11 @@ def test_submission_over_tls_with_receipt(tls_server, database):
     staff = account(database, "staff@tls.test", "staff")
     prov = account(database, "alice@tls.test", "provider", SIRET_A)
     sess = requests.Session()
-    r = sess.post(tls_server.https + "/api/v1/calls", data=call_doc("AAP-TLS"),
+    r = sess.post(tls_server.url + "/api/v1/calls", data=call_doc("AAP-TLS"),
                   headers=xml_headers(staff), timeout=10, verify=tls_server.cert)
     assert r.status_code == 201, r.text
     body = application("AAP-TLS")
-    r = sess.post(tls_server.https + "/api/v1/calls/AAP-TLS/applications", data=body,
+    r = sess.post(tls_server.url + "/api/v1/calls/AAP-TLS/applications", data=body,
                   headers=xml_headers(prov, **{"Idempotency-Key": "tls-1"}), timeout=10,
                   verify=tls_server.cert)
     assert r.status_code == 201, r.text
@@ -312,14 +273,14 @@ def test_submission_over_tls_with_receipt(tls_server, database):
     stored = sql(database, "SELECT count(*) FROM applications WHERE tracking = %s", (receipt["tracking"],))
     assert stored[0][0] == 1
     # the receipt key is served over TLS too
-    pem = sess.get(tls_server.https + "/.well-known/gen-receipt-key.pem", timeout=5,
+    pem = sess.get(tls_server.url + "/.well-known/gen-receipt-key.pem", timeout=5,
                    verify=tls_server.cert)
     assert pem.status_code == 200 and b"PUBLIC KEY" in pem.content
 
 
 def test_cookie_login_over_tls(tls_server, database):
     account(database, "rita@tls.test", "reviewer", password="correct horse battery")
-    r = requests.post(tls_server.https + "/api/v1/session",
+    r = requests.post(tls_server.url + "/api/v1/session",
                       data={"email": "rita@tls.test", "password": "correct horse battery"},
                       timeout=10, verify=tls_server.cert)
     assert r.status_code == 200, r.text
@@ -376,8 +337,8 @@ def test_slow_reader_gets_every_byte(tls_server, close):
 
 
 def test_server_refuses_to_start_with_bad_tls_settings(database, tmpdir_module):
-    cert, key = make_cert(tmpdir_module)
-    other_cert, other_key = make_cert(tmpdir_module, cn="other")
+    cert, key = self_signed_cert(tmpdir_module)
+    other_cert, other_key = self_signed_cert(tmpdir_module, cn="other")
     cases = [
         (("--tls-cert", cert), "go together"),
         (("--tls-cert", cert, "--tls-key", other_key), "tls-key"),
@@ -385,6 +346,6 @@ def test_server_refuses_to_start_with_bad_tls_settings(database, tmpdir_module):
     ]
     for extra, message in cases:
         env = dict(os.environ, GEN_DATABASE_URL=database)
-        p = subprocess.run([os.path.join(os.environ.get("GEN_TEST_BIN", os.path.join(ROOT, "bin")), "gen-server"),
+        p = subprocess.run([os.path.join(BIN, "gen-server"),
                             "--port", "1", *extra], env=env, capture_output=True, text=True, timeout=20)
         assert p.returncode != 0 and message in p.stderr, (extra, p.returncode, p.stderr)
