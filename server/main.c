@@ -137,6 +137,48 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 	event_add(drain_timer, &tick);
 }
 
+/* libevent keeps, for the life of an event loop, a small record for each
+ * descriptor number it has ever watched, made the first time. Made while
+ * connections come and go, each one lands amid connection memory and keeps
+ * that page resident after the connections close: a flood of 20,000
+ * connections left 80 MB behind for good. Made here, before the first
+ * connection, they take one compact block (32 bytes per descriptor the
+ * process may open, at most 65,536). Watching a descriptor number that is
+ * not open fails (EBADF) after its record is made, which is all that is
+ * wanted here; libevent's warning about it is silenced meanwhile. */
+static void
+quiet_log(int severity, const char *msg)
+{
+	(void)severity;
+	(void)msg;
+}
+
+static void
+on_nothing(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+static void
+reserve_descriptor_records(struct event_base *base)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	struct event *ev = event_new(base, -1, EV_READ, on_nothing, NULL);
+	int n = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536 ? 65536 : (int)rl.rlim_cur;
+	event_set_log_callback(quiet_log);
+	for (int fd = 0; fd < n; fd++) {
+		if (fcntl(fd, F_GETFD) != -1)
+			continue; /* open: its record comes when it is watched */
+		event_assign(ev, base, fd, EV_READ, on_nothing, NULL);
+		if (event_add(ev, NULL) == 0)
+			event_del(ev);
+	}
+	event_set_log_callback(NULL);
+	event_free(ev);
+}
+
 /* One process's life: loop until drained. */
 static int
 serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseudonym_key *pkey,
@@ -150,6 +192,8 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	app.pkey = pkey;
 	app.started_us = now_usec();
 	app.base = event_base_new();
+	if (app.base != NULL)
+		reserve_descriptor_records(app.base);
 	app.http = app.base ? evhttp_new(app.base) : NULL;
 	if (app.http == NULL) {
 		fprintf(stderr, "event=fatal reason=\"cannot create event loop\"\n");
