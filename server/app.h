@@ -97,6 +97,16 @@ struct req {
 extern const struct route routes[];
 extern const int route_count;
 
+/** Build one process's state into *app: event loop, HTTP front (framing
+ * filter, limits, allowed methods), database pool, hashing threads and the
+ * request callback, all from cfg. key and pkey are borrowed. Accepting
+ * connections is the caller's (evhttp_accept_socket_with_handle). Returns
+ * 0, or -1 with err filled and nothing left allocated. */
+int app_open(struct app *app, const struct gen_config *cfg, struct receipt_key *key,
+    struct pseudonym_key *pkey, char *err, size_t errlen);
+/** Free what app_open built, the event loop last. */
+void app_close(struct app *app);
+
 /** Install the generic request callback on app->http. */
 void web_install(struct app *app);
 

@@ -120,7 +120,8 @@ static int
 on_message_begin(http_parser *p)
 {
 	struct conn *c = conn_of(p);
-	struct timeval tv = { c->lim.request_timeout, 0 };
+	struct timeval tv = { c->lim.request_timeout_ms / 1000,
+	    (c->lim.request_timeout_ms % 1000) * 1000 };
 
 	c->in_message = 1;
 	c->headers_done = c->message_done = 0;

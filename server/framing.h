@@ -24,7 +24,7 @@
 struct framing_limits {
 	size_t max_headers;      /* request line and headers, bytes */
 	size_t max_body;         /* declared or chunked body, bytes */
-	int request_timeout;     /* seconds to receive one whole request */
+	int request_timeout_ms;  /* milliseconds to receive one whole request */
 };
 
 /** Install the filter on every connection of `http` (evhttp_set_bevcb).
