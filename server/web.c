@@ -133,7 +133,9 @@ req_reply(struct req *q, int status, const char *content_type,
 	req_header(q, "X-Request-Id", q->req_id);
 	if (q->app->draining)
 		req_header(q, "Connection", "close");
-	if (body != NULL && len > 0)
+	/* evhttp 2.1.12 sends a reply's body to HEAD too, without
+	 * Content-Length: the client would read it as the next response. */
+	if (body != NULL && len > 0 && evhttp_request_get_command(q->r) != EVHTTP_REQ_HEAD)
 		evbuffer_add(buf, body, len);
 	count_request(q, status);
 	if (status >= 500)
