@@ -53,7 +53,12 @@ struct conn {
 	struct bufferevent *filter;
 	struct framing_limits lim;
 	http_parser parser;
-	struct evbuffer *pending;   /* the current request, held until complete */
+	/* The current request, rebuilt from what the parser saw (see
+	 * on_message_complete): target, header lines, decoded body. */
+	struct evbuffer *url, *head, *body;
+	struct evbuffer *name;      /* current header name, as sent */
+	int skip_header;            /* current header is not passed on */
+	struct evbuffer *pending;   /* complete rebuilt request, for evhttp */
 	struct event *timer;        /* request receive deadline */
 	struct event *wev;          /* socket writable, to finish a reply */
 	size_t head_bytes, body_bytes;
@@ -131,6 +136,10 @@ on_message_begin(http_parser *p)
 	c->hosts = c->tes = c->expect_continue = 0;
 	c->te_len = c->cl_len = c->expect_len = 0;
 	c->te[0] = c->cl[0] = c->expect[0] = '\0';
+	evbuffer_drain(c->url, evbuffer_get_length(c->url));
+	evbuffer_drain(c->name, evbuffer_get_length(c->name));
+	evbuffer_drain(c->head, evbuffer_get_length(c->head));
+	evbuffer_drain(c->body, evbuffer_get_length(c->body));
 	evtimer_add(c->timer, &tv);
 	return 0;
 }
@@ -150,7 +159,23 @@ head_bytes(struct conn *c, size_t n)
 static int
 on_url(http_parser *p, const char *at, size_t n)
 {
-	return head_bytes(conn_of(p), n);
+	struct conn *c = conn_of(p);
+
+	if (head_bytes(c, n) != 0)
+		return -1;
+	evbuffer_add(c->url, at, n);
+	return 0;
+}
+
+/* The end of a header line. */
+static void
+header_done(struct conn *c)
+{
+	if (!c->skip_header)
+		evbuffer_add(c->head, "\r\n", 2);
+	c->in_value = 0;
+	c->field_len = 0;
+	c->field_overflow = 0;
 }
 
 static int
@@ -160,11 +185,8 @@ on_header_field(http_parser *p, const char *at, size_t n)
 
 	if (head_bytes(c, n + 4) != 0) /* with ": " and CRLF */
 		return -1;
-	if (c->in_value) {
-		c->in_value = 0;
-		c->field_len = 0;
-		c->field_overflow = 0;
-	}
+	if (c->in_value)
+		header_done(c);
 	/* RFC 9110 field names are tokens: no space before the colon. */
 	for (size_t i = 0; i < n; i++)
 		if (!is_tchar(at[i])) {
@@ -179,6 +201,7 @@ on_header_field(http_parser *p, const char *at, size_t n)
 		char ch = at[i];
 		c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
 	}
+	evbuffer_add(c->name, at, n);
 	return 0;
 }
 
@@ -192,7 +215,17 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	if (!c->in_value) {
 		c->in_value = 1;
 		header_named(c);
+		/* Transfer-Encoding goes: evhttp gets the decoded body with
+		 * its length. So do trailer fields (after the headers). */
+		c->skip_header = c->hdr == H_TE || c->headers_done;
+		if (!c->skip_header) {
+			evbuffer_add_buffer(c->head, c->name);
+			evbuffer_add(c->head, ": ", 2);
+		}
+		evbuffer_drain(c->name, evbuffer_get_length(c->name));
 	}
+	if (!c->skip_header)
+		evbuffer_add(c->head, at, n);
 	switch (c->hdr) {
 	case H_TE: keep(c->te, sizeof c->te, &c->te_len, at, n); break;
 	case H_CL: keep(c->cl, sizeof c->cl, &c->cl_len, at, n); break;
@@ -207,6 +240,8 @@ on_headers_complete(http_parser *p)
 {
 	struct conn *c = conn_of(p);
 
+	if (c->in_value)
+		header_done(c);
 	c->headers_done = 1;
 	if (p->http_major != 1 || p->http_minor > 1) {
 		fail(c, F_VERSION);
@@ -258,6 +293,7 @@ on_body(http_parser *p, const char *at, size_t n)
 		fail(c, F_BODY_TOO_LARGE);
 		return -1;
 	}
+	evbuffer_add(c->body, at, n);
 	return 0;
 }
 
@@ -266,9 +302,22 @@ on_message_complete(http_parser *p)
 {
 	struct conn *c = conn_of(p);
 
+	if (c->in_value)
+		header_done(c); /* the last trailer field */
 	c->message_done = 1;
 	c->in_message = 0;
 	evtimer_del(c->timer);
+	/* evhttp reads a canonical copy, never the client's bytes: its own
+	 * lenient parser (chunk extensions refused with an HTML 413, bare LF,
+	 * obs-fold, trailers) has nothing left to disagree about. */
+	evbuffer_add_printf(c->pending, "%s ", http_method_str(p->method));
+	evbuffer_add_buffer(c->pending, c->url);
+	evbuffer_add_printf(c->pending, " HTTP/%d.%d\r\n", p->http_major, p->http_minor);
+	evbuffer_add_buffer(c->pending, c->head);
+	if (p->flags & F_CHUNKED)
+		evbuffer_add_printf(c->pending, "Content-Length: %zu\r\n", c->body_bytes);
+	evbuffer_add(c->pending, "\r\n", 2);
+	evbuffer_add_buffer(c->pending, c->body);
 	http_parser_pause(p, 1); /* hand this request over before parsing the next */
 	return 0;
 }
@@ -313,7 +362,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 				    F_CONTENT_LENGTH : F_MALFORMED);
 			break;
 		}
-		evbuffer_remove_buffer(src, c->pending, used);
+		evbuffer_drain(src, used);
 		if (c->message_done) {
 			c->message_done = 0;
 			/* An Upgrade request stops http-parser; this server
@@ -396,6 +445,10 @@ conn_free(void *arg)
 	event_free(c->timer);
 	if (c->wev != NULL)
 		event_free(c->wev);
+	evbuffer_free(c->url);
+	evbuffer_free(c->head);
+	evbuffer_free(c->body);
+	evbuffer_free(c->name);
 	evbuffer_free(c->pending);
 	free(c);
 }
@@ -408,6 +461,10 @@ make_bev(struct event_base *base, void *arg)
 	struct conn *c = xcalloc(1, sizeof *c);
 
 	c->lim = limits;
+	c->url = evbuffer_new();
+	c->head = evbuffer_new();
+	c->body = evbuffer_new();
+	c->name = evbuffer_new();
 	c->pending = evbuffer_new();
 	c->timer = evtimer_new(base, on_deadline, c);
 	http_parser_init(&c->parser, HTTP_REQUEST);

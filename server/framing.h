@@ -6,8 +6,9 @@
  * declared body it will refuse, and writes its own errors as HTML. Each
  * connection therefore reads through a bufferevent filter that runs the
  * well-known http-parser (Node's former parser, strict mode) over the bytes,
- * holds each request until it is complete and valid, and only then hands it
- * to evhttp. It enforces the header and body limits as soon as a request
+ * holds each request until it is complete and valid, and only then hands
+ * evhttp a canonical copy of it (request line, header lines, body with its
+ * Content-Length: no chunked coding, no trailers). It enforces the header and body limits as soon as a request
  * declares them, and the time allowed to receive one request.
  *
  * A request that breaks a rule is never seen by evhttp: the filter
