@@ -67,7 +67,8 @@ struct conn {
 	size_t field_len;
 	int field_overflow, in_value;
 	enum hdr hdr;
-	int hosts, tes, expect_continue;
+	int hosts, tes;
+	int expect_continue;        /* 1: 100 Continue due, 2: sent */
 	char te[32], cl[32], expect[32];
 	size_t te_len, cl_len, expect_len;
 };
@@ -276,9 +277,9 @@ on_headers_complete(http_parser *p)
 			return -1;
 		}
 		/* The body is held here until complete, so the client must be
-		 * told to send it now. */
+		 * told to send it (filter_in, once the input is read). */
 		if (p->http_minor == 1 && ((p->flags & F_CHUNKED) || p->content_length > 0))
-			bufferevent_write(c->underlying, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			c->expect_continue = 1;
 	}
 	return 0;
 }
@@ -378,8 +379,17 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		if (used == 0)
 			break;
 	}
-	if (c->failed)
+	if (c->failed) {
 		evbuffer_drain(src, evbuffer_get_length(src));
+		return BEV_OK;
+	}
+	/* 100 Continue only when the body is still to come: sent for a body
+	 * already here, it queued ahead of the answer, which evhttp then
+	 * dropped if the client had closed its sending side meanwhile. */
+	if (c->in_message && c->expect_continue == 1) {
+		c->expect_continue = 2;
+		bufferevent_write(c->underlying, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
 	return BEV_OK;
 }
 
