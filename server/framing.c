@@ -236,6 +236,25 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* evhttp refuses, with its own HTML 400, a request target that its URI
+ * parser cannot read (such as "//host\xc4" taken for an authority), so the
+ * same parser, with the same flags, checks it first. */
+static int
+target_ok(struct conn *c)
+{
+	size_t n = evbuffer_get_length(c->url);
+	char *target = xmalloc(n + 1);
+
+	evbuffer_copyout(c->url, target, n);
+	target[n] = '\0';
+	struct evhttp_uri *uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
+	free(target);
+	if (uri == NULL)
+		return 0;
+	evhttp_uri_free(uri);
+	return 1;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
@@ -253,6 +272,10 @@ on_headers_complete(http_parser *p)
 		break;
 	default:
 		fail(c, F_METHOD);
+		return -1;
+	}
+	if (!target_ok(c)) {
+		fail(c, F_MALFORMED);
 		return -1;
 	}
 	if (c->hosts > 1 || (p->http_minor == 1 && c->hosts == 0)) {
