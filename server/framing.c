@@ -67,7 +67,7 @@ struct conn {
 	size_t field_len;
 	int field_overflow, in_value;
 	enum hdr hdr;
-	int hosts, tes;
+	int hosts, tes, expects;
 	int expect_continue;        /* 1: 100 Continue due, 2: sent */
 	char te[32], cl[32], expect[32];
 	size_t te_len, cl_len, expect_len;
@@ -110,6 +110,7 @@ header_named(struct conn *c)
 		c->cl_len = 0;
 	} else if (strcmp(c->field, "expect") == 0) {
 		c->hdr = H_EXPECT;
+		c->expects++;
 		c->expect_len = 0;
 	}
 }
@@ -134,7 +135,7 @@ on_message_begin(http_parser *p)
 	c->head_bytes = c->body_bytes = 0;
 	c->field_len = 0;
 	c->field_overflow = c->in_value = 0;
-	c->hosts = c->tes = c->expect_continue = 0;
+	c->hosts = c->tes = c->expects = c->expect_continue = 0;
 	c->te_len = c->cl_len = c->expect_len = 0;
 	c->te[0] = c->cl[0] = c->expect[0] = '\0';
 	evbuffer_drain(c->url, evbuffer_get_length(c->url));
@@ -217,8 +218,10 @@ on_header_value(http_parser *p, const char *at, size_t n)
 		c->in_value = 1;
 		header_named(c);
 		/* Transfer-Encoding goes: evhttp gets the decoded body with
-		 * its length. So do trailer fields (after the headers). */
-		c->skip_header = c->hdr == H_TE || c->headers_done;
+		 * its length. Expect goes: it is answered here (evhttp would
+		 * refuse an empty one with its own HTML 417). So do trailer
+		 * fields (after the headers). */
+		c->skip_header = c->hdr == H_TE || c->hdr == H_EXPECT || c->headers_done;
 		if (!c->skip_header) {
 			evbuffer_add_buffer(c->head, c->name);
 			evbuffer_add(c->head, ": ", 2);
@@ -294,8 +297,8 @@ on_headers_complete(http_parser *p)
 		fail(c, F_BODY_TOO_LARGE);
 		return -1;
 	}
-	if (c->expect[0] != '\0') {
-		if (strcasecmp(c->expect, "100-continue") != 0) {
+	if (c->expects > 0) {
+		if (c->expects > 1 || strcasecmp(c->expect, "100-continue") != 0) {
 			fail(c, F_EXPECT);
 			return -1;
 		}
