@@ -68,6 +68,16 @@ struct conn {
 	int field_overflow, in_value;
 	enum hdr hdr;
 	int hosts, tes, expects;
+	/* A client may close its sending side and still wait for answers.
+	 * evhttp 2.1.12 takes a read EOF as the end of the connection and
+	 * drops answers not yet written, so the EOF is held back while
+	 * requests handed to evhttp are not all answered (on_socket_event). */
+	unsigned handed, answered;
+	short held_eof;
+	struct event *eof_ev;
+	bufferevent_data_cb sock_read, sock_write; /* the filter's callbacks */
+	bufferevent_event_cb sock_event;           /* on the socket bufferevent */
+	void *sock_arg;
 	int expect_continue;        /* 1: 100 Continue due, 2: sent */
 	char te[32], cl[32], expect[32];
 	size_t te_len, cl_len, expect_len;
@@ -361,6 +371,7 @@ fail(struct conn *c, int code)
 	c->fail_code = code;
 	evtimer_del(c->timer);
 	evbuffer_drain(c->pending, evbuffer_get_length(c->pending));
+	c->handed++;
 	int n = snprintf(line, sizeof line, "GET " INTERNAL_PREFIX "%s/%d HTTP/1.1\r\nHost: gen\r\n\r\n",
 	    secret, code);
 	evbuffer_add(bufferevent_get_input(c->filter), line, (size_t)n);
@@ -401,6 +412,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 				http_parser_pause(&c->parser, 0);
 			/* `dst` is the input that evhttp reads: the whole request. */
 			evbuffer_add_buffer(dst, c->pending);
+			c->handed++;
 		}
 		if (used == 0)
 			break;
@@ -473,12 +485,69 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	bufferevent_trigger(c->filter, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
 }
 
+/* The socket bufferevent's callbacks go through these, so that a read EOF
+ * can wait for the answers (struct conn). */
+static void
+on_socket_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	c->sock_read(bev, c->sock_arg);
+}
+
+static void
+on_socket_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	c->sock_write(bev, c->sock_arg);
+}
+
+static void
+on_socket_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && c->answered != c->handed) {
+		c->held_eof = what; /* the socket bufferevent stopped reading */
+		return;
+	}
+	c->sock_event(bev, what, c->sock_arg);
+}
+
+static void
+on_held_eof(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	c->sock_event(c->underlying, c->held_eof, c->sock_arg);
+}
+
+void
+framing_answered(struct bufferevent *bev)
+{
+	struct bufferevent *u = bufferevent_get_underlying(bev);
+	bufferevent_data_cb readcb = NULL;
+	void *arg = NULL;
+
+	if (u != NULL)
+		bufferevent_getcb(u, &readcb, NULL, NULL, &arg);
+	if (readcb != on_socket_read)
+		return; /* not a connection of this filter */
+	struct conn *c = arg;
+	c->answered++;
+	/* Not from inside evhttp's completion: on the next turn. */
+	if (c->held_eof && c->answered == c->handed)
+		event_active(c->eof_ev, EV_TIMEOUT, 1);
+}
+
 static void
 conn_free(void *arg)
 {
 	struct conn *c = arg;
 
 	event_free(c->timer);
+	event_free(c->eof_ev);
 	if (c->wev != NULL)
 		event_free(c->wev);
 	evbuffer_free(c->url);
@@ -508,6 +577,9 @@ make_bev(struct event_base *base, void *arg)
 	c->underlying = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	c->filter = bufferevent_filter_new(c->underlying, filter_in, filter_out,
 	    BEV_OPT_CLOSE_ON_FREE, conn_free, c);
+	c->eof_ev = event_new(base, -1, 0, on_held_eof, c);
+	bufferevent_getcb(c->underlying, &c->sock_read, &c->sock_write, &c->sock_event, &c->sock_arg);
+	bufferevent_setcb(c->underlying, on_socket_read, on_socket_write, on_socket_event, c);
 	return c->filter;
 }
 

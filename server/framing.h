@@ -33,6 +33,11 @@ struct framing_limits {
  * random generator (a per-process secret marks internal requests). */
 void framing_install(struct evhttp *http, const struct framing_limits *limits);
 
+/** Tell the filter of connection `bev` (evhttp_connection_get_bufferevent)
+ * that an answer was written in full. A client that closed its sending
+ * side gets every answer before evhttp hears of the close. */
+void framing_answered(struct bufferevent *bev);
+
 /** When `path` is an internal failure request made by the filter, return
  * 1 and set *status, *title and *detail (static strings); else 0. */
 int framing_failure(const char *path, int *status, const char **title,

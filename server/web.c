@@ -117,6 +117,7 @@ on_reply_written(struct evhttp_request *r, void *arg)
 	struct app *app = arg;
 
 	app->unflushed--;
+	framing_answered(evhttp_connection_get_bufferevent(evhttp_request_get_connection(r)));
 }
 
 void
