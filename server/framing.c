@@ -230,8 +230,10 @@ on_header_value(http_parser *p, const char *at, size_t n)
 		/* Transfer-Encoding goes: evhttp gets the decoded body with
 		 * its length. Expect goes: it is answered here (evhttp would
 		 * refuse an empty one with its own HTML 417). So do trailer
-		 * fields (after the headers). */
-		c->skip_header = c->hdr == H_TE || c->hdr == H_EXPECT || c->headers_done;
+		 * fields (after the headers), and the length of a body
+		 * evhttp will not read (HEAD, see on_message_complete). */
+		c->skip_header = c->hdr == H_TE || c->hdr == H_EXPECT || c->headers_done ||
+		    (c->hdr == H_CL && p->method == HTTP_HEAD);
 		if (!c->skip_header) {
 			evbuffer_add_buffer(c->head, c->name);
 			evbuffer_add(c->head, ": ", 2);
@@ -351,7 +353,11 @@ on_message_complete(http_parser *p)
 	evbuffer_add_buffer(c->pending, c->url);
 	evbuffer_add_printf(c->pending, " HTTP/%d.%d\r\n", p->http_major, p->http_minor);
 	evbuffer_add_buffer(c->pending, c->head);
-	if (p->flags & F_CHUNKED)
+	/* evhttp 2.1.12 never reads the body of a HEAD request: passed on,
+	 * it would be read as the next request, unchecked (smuggling). */
+	if (p->method == HTTP_HEAD)
+		evbuffer_drain(c->body, evbuffer_get_length(c->body));
+	else if (p->flags & F_CHUNKED)
 		evbuffer_add_printf(c->pending, "Content-Length: %zu\r\n", c->body_bytes);
 	evbuffer_add(c->pending, "\r\n", 2);
 	evbuffer_add_buffer(c->pending, c->body);
