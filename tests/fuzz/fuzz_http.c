@@ -46,6 +46,7 @@
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <http_parser.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -219,11 +220,54 @@ is_tchar(char ch)
 	    (ch >= 'A' && ch <= 'Z') || strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-/* The reason `out` is not a sequence of acceptable responses, or NULL. */
-static const char *
-check_responses(const char *p, size_t n, char *why, size_t whylen)
+static int
+count_begin(http_parser *p)
 {
-	int closed = 0;
+	((int *)p->data)[0]++;
+	return 0;
+}
+
+static int
+count_complete(http_parser *p)
+{
+	((int *)p->data)[1]++;
+	return 0;
+}
+
+/* How many answers the input may get at most: one per request that
+ * http-parser reads in it (restarting after an Upgrade, as the filter
+ * does), plus one for a failure or a timeout when it does not end cleanly.
+ * More would mean that evhttp read a request the filter never saw
+ * (smuggling). */
+static int
+max_answers(const uint8_t *data, size_t size)
+{
+	http_parser_settings cb = { .on_message_begin = count_begin,
+	    .on_message_complete = count_complete };
+	http_parser parser;
+	int n[2] = { 0, 0 }, error = 0;
+
+	http_parser_init(&parser, HTTP_REQUEST);
+	parser.data = n;
+	while (size > 0) {
+		size_t used = http_parser_execute(&parser, &cb, (const char *)data, size);
+		error = HTTP_PARSER_ERRNO(&parser) != HPE_OK;
+		if (error || !parser.upgrade || used == 0)
+			break;
+		http_parser_init(&parser, HTTP_REQUEST);
+		parser.data = n;
+		data += used;
+		size -= used;
+	}
+	return n[1] + (error || n[0] > n[1]);
+}
+
+/* The reason `out` is not a sequence of acceptable responses, at most
+ * `limit` of them final ones, or NULL. */
+static const char *
+check_responses(const char *p, size_t n, int limit, char *why, size_t whylen)
+{
+	int closed = 0, answers = 0;
 
 	while (n > 0) {
 		if (closed)
@@ -287,6 +331,10 @@ check_responses(const char *p, size_t n, char *why, size_t whylen)
 		}
 		if (head + body > n)
 			return "response shorter than its Content-Length";
+		if (++answers > limit) {
+			snprintf(why, whylen, "more answers than the %d the requests allow", limit);
+			return why;
+		}
 		if (status < 200 || status > 599 ||
 		    (status >= 500 && status != 501 && status != 503 && status != 505)) {
 			snprintf(why, whylen, "status %d", status);
@@ -440,7 +488,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (app.unflushed != 0)
 		bad = "a reply was never reported written";
 	else
-		bad = check_responses(cl.out.data ? cl.out.data : "", cl.out.len, why, sizeof why);
+		bad = check_responses(cl.out.data ? cl.out.data : "", cl.out.len,
+		    max_answers(data, size), why, sizeof why);
 	if (bad != NULL) {
 		report(bad, data, size, &cl.out);
 		abort();
