@@ -444,12 +444,27 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
  * the last byte wait in the socket bufferevent, and the last byte leaves
  * only once that is empty. evhttp hears "written" when every byte is in the
  * kernel. */
+/* Whether evhttp still holds the filter: bufferevent_free clears its
+ * callbacks at once, but the filter (and this conn) are freed only later,
+ * in a finalizer. Until then the events below may still fire, and must not
+ * touch the filter: a flush or trigger would take a reference from zero
+ * and free the filter twice. */
+static int
+filter_alive(struct conn *c)
+{
+	bufferevent_event_cb eventcb = NULL;
+
+	bufferevent_getcb(c->filter, NULL, NULL, &eventcb, NULL);
+	return eventcb != NULL;
+}
+
 static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
+	if (filter_alive(c))
+		bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
 }
 
 static enum bufferevent_filter_result
@@ -485,28 +500,51 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if (!c->in_message || c->failed)
+	if (!c->in_message || c->failed || !filter_alive(c))
 		return;
 	fail(c, F_TIMEOUT);
 	bufferevent_trigger(c->filter, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
 }
 
 /* The socket bufferevent's callbacks go through these, so that a read EOF
- * can wait for the answers (struct conn). */
+ * can wait for the answers (struct conn), and so that the filter is held
+ * while libevent's own callbacks run. libevent 2.1.12's filter callbacks
+ * take no reference: when evhttp frees the connection from inside one
+ * (an answer with Connection: close, written once the socket drained),
+ * the filter re-arms its write timeout after it was set to be freed, and
+ * the timer then fires on freed memory. Found by the HTTP fuzz harness
+ * (a SEGV in event_active_nolock_; event debug mode then named the
+ * filter's timer). */
 static void
 on_socket_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	struct bufferevent *filter = c->filter;
 
+	bufferevent_incref(filter);
 	c->sock_read(bev, c->sock_arg);
+	bufferevent_decref(filter);
 }
 
 static void
 on_socket_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	struct bufferevent *filter = c->filter;
 
+	bufferevent_incref(filter);
 	c->sock_write(bev, c->sock_arg);
+	bufferevent_decref(filter);
+}
+
+static void
+socket_event(struct conn *c, struct bufferevent *bev, short what)
+{
+	struct bufferevent *filter = c->filter;
+
+	bufferevent_incref(filter);
+	c->sock_event(bev, what, c->sock_arg);
+	bufferevent_decref(filter);
 }
 
 static void
@@ -518,7 +556,7 @@ on_socket_event(struct bufferevent *bev, short what, void *arg)
 		c->held_eof = what; /* the socket bufferevent stopped reading */
 		return;
 	}
-	c->sock_event(bev, what, c->sock_arg);
+	socket_event(c, bev, what);
 }
 
 static void
@@ -526,7 +564,8 @@ on_held_eof(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	c->sock_event(c->underlying, c->held_eof, c->sock_arg);
+	if (filter_alive(c))
+		socket_event(c, c->underlying, c->held_eof);
 }
 
 void
