@@ -18,20 +18,23 @@
  * The input is sent in up to four chunks, with the event loop turning in
  * between (partial reads); the split points and the mode come from a hash
  * of the input, so the corpus stays plain HTTP that can be sent as is to a
- * running server. Usually the client then shuts
- * down its writing side; one input in 64 keeps it open, with a 10 ms request
- * deadline and a 20 ms idle timeout, to drive the timeout paths.
+ * running server. Usually the client then shuts down its writing side; one
+ * input in 64 keeps it open, with a 10 ms request deadline and a 20 ms idle
+ * timeout, to drive the timeout paths.
  *
  * What the server sends back must be a sequence of well-formed HTTP/1.x
  * responses: status line, header lines, a Content-Length that matches, no
  * 5xx but 501, 503 and 505 (framing's own answers), every error an
  * application/problem+json document, nothing after Connection: close. The
  * server must close the connection within 1.5 s, with no request left in
- * flight and every reply flushed. Any breach aborts, so libFuzzer keeps the
- * input.
+ * flight, every reply flushed and no event of the connection left in the
+ * loop (libevent runs in debug mode; any libevent warning counts). There
+ * are no more final answers than requests in the input (smuggling). Any
+ * breach aborts, so libFuzzer keeps the input.
  *
  * Built two ways: with clang -fsanitize=fuzzer for `make fuzz`, and with
  * replay.c as a plain program that replays the corpus (`make test`). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -69,6 +72,8 @@ static struct receipt_key *rkey;
 static struct pseudonym_key *pkey;
 static struct sockaddr_un server_addr;
 static socklen_t server_addrlen;
+static int listen_fd;
+static void *libevent_base; /* where libevent's code is loaded */
 static FILE *report_file; /* stderr as it was at start: make fuzz runs with
                            * -close_fd_mask=2 to mute the server's log */
 
@@ -135,6 +140,17 @@ shutdown_server(void)
 	fclose(report_file);
 }
 
+/* A libevent warning (a reference count off, an event misused) is a
+ * finding too. */
+static void
+libevent_log(int severity, const char *msg)
+{
+	if (severity < EVENT_LOG_WARN)
+		return;
+	fprintf(report_file ? report_file : stderr, "libevent: %s\n", msg);
+	abort();
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -158,6 +174,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	char err[256];
 	extern char **environ;
 
+	/* libevent checks every use of an event (a freed or reassigned
+	 * pending event aborts at once instead of corrupting the loop), and
+	 * says why where make fuzz's muted stderr does not hide it. */
+	event_enable_debug_mode();
+	event_set_log_callback(libevent_log);
 	/* The environment must not redirect the harness (GEN_DATABASE_URL). */
 	for (int again = 1; again;) {
 		again = 0;
@@ -196,8 +217,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	server_addrlen = sizeof server_addr;
 	if (getsockname(lfd, (struct sockaddr *)&server_addr, &server_addrlen) != 0)
 		die("getsockname");
+	listen_fd = lfd;
 	if (evhttp_accept_socket_with_handle(app.http, lfd) == NULL)
 		die("evhttp_accept_socket_with_handle");
+	Dl_info info;
+	if (dladdr((void *)event_base_loop, &info) == 0)
+		die("dladdr");
+	libevent_base = info.dli_fbase;
 	atexit(shutdown_server);
 	return 0;
 }
@@ -407,6 +433,19 @@ fnv1a(const uint8_t *p, size_t n)
 	return h;
 }
 
+/* Count the events of libevent's own code (bufferevents, evhttp) but the
+ * listener's: none may outlive the connection. */
+static int
+count_connection_event(const struct event_base *base, const struct event *ev, void *arg)
+{
+	Dl_info info;
+
+	if (event_get_fd(ev) != listen_fd &&
+	    dladdr((void *)event_get_callback(ev), &info) != 0 && info.dli_fbase == libevent_base)
+		(*(int *)arg)++;
+	return 0;
+}
+
 /* Print the exchange (FUZZ_HTTP_SHOW=1 prints every one). */
 static void
 report(const char *why, const uint8_t *data, size_t size, const struct sbuf *out)
@@ -479,9 +518,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	event_free(watchdog);
 	close(cl.fd);
 
+	/* The connection is gone: once its deferred frees have run, nothing
+	 * of it may stay in the loop (a timer left there fires on freed
+	 * memory later). */
+	int left = 0;
+	for (int turn = 0; turn < 4; turn++) {
+		event_base_loop(app.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+		left = 0;
+		event_base_foreach_event(app.base, count_connection_event, &left);
+		if (left == 0)
+			break;
+	}
+
 	char why[128];
 	const char *bad = NULL;
-	if (cl.timed_out)
+	if (left != 0) {
+		event_base_dump_events(app.base, report_file);
+		bad = "events of the connection left in the loop";
+	} else if (cl.timed_out)
 		bad = "the server did not close the connection in time (hang)";
 	else if (app.inflight != 0)
 		bad = "a request is still in flight after the connection closed";
@@ -497,7 +551,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (getenv("FUZZ_HTTP_SHOW") != NULL)
 		report("ok", data, size, &cl.out);
 	sbuf_free(&cl.out);
-	/* Let the server finish closing (deferred callbacks) before the next. */
-	event_base_loop(app.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 	return 0;
 }
