@@ -437,13 +437,6 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	return BEV_OK;
 }
 
-/* The writing side. evhttp takes a reply as written once the filter's
- * output is empty, and may then close the socket at once (shutdown), which
- * would lose whatever still waited in the socket bufferevent. So replies go
- * to the socket directly while it accepts them; when it does not, all but
- * the last byte wait in the socket bufferevent, and the last byte leaves
- * only once that is empty. evhttp hears "written" when every byte is in the
- * kernel. */
 /* Whether evhttp still holds the filter: bufferevent_free clears its
  * callbacks at once, but the filter (and this conn) are freed only later,
  * in a finalizer. Until then the events below may still fire, and must not
@@ -458,6 +451,13 @@ filter_alive(struct conn *c)
 	return eventcb != NULL;
 }
 
+/* The writing side. evhttp takes a reply as written once the filter's
+ * output is empty, and may then close the socket at once (shutdown), which
+ * would lose whatever still waited in the socket bufferevent. So replies go
+ * to the socket directly while it accepts them; when it does not, all but
+ * the last byte wait in the socket bufferevent, and the last byte leaves
+ * only once that is empty. evhttp hears "written" when every byte is in the
+ * kernel. */
 static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
