@@ -516,25 +516,29 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
  * (a SEGV in event_active_nolock_; event debug mode then named the
  * filter's timer). */
 static void
-on_socket_read(struct bufferevent *bev, void *arg)
+socket_data(struct conn *c, bufferevent_data_cb cb, struct bufferevent *bev)
 {
-	struct conn *c = arg;
 	struct bufferevent *filter = c->filter;
 
 	bufferevent_incref(filter);
-	c->sock_read(bev, c->sock_arg);
+	cb(bev, c->sock_arg);
 	bufferevent_decref(filter);
+}
+
+static void
+on_socket_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	socket_data(c, c->sock_read, bev);
 }
 
 static void
 on_socket_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	struct bufferevent *filter = c->filter;
 
-	bufferevent_incref(filter);
-	c->sock_write(bev, c->sock_arg);
-	bufferevent_decref(filter);
+	socket_data(c, c->sock_write, bev);
 }
 
 static void
