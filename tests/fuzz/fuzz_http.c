@@ -264,9 +264,10 @@ count_complete(http_parser *p)
  * http-parser reads in it (restarting after an Upgrade, as the filter
  * does), plus one for a failure or a timeout when it does not end cleanly.
  * More would mean that evhttp read a request the filter never saw
- * (smuggling). */
+ * (smuggling). *complete is set to the number of whole requests: the
+ * first of them always gets an answer, even after a half-close. */
 static int
-max_answers(const uint8_t *data, size_t size)
+max_answers(const uint8_t *data, size_t size, int *complete)
 {
 	http_parser_settings cb = { .on_message_begin = count_begin,
 	    .on_message_complete = count_complete };
@@ -285,13 +286,14 @@ max_answers(const uint8_t *data, size_t size)
 		data += used;
 		size -= used;
 	}
+	*complete = n[1];
 	return n[1] + (error || n[0] > n[1]);
 }
 
-/* The reason `out` is not a sequence of acceptable responses, at most
- * `limit` of them final ones, or NULL. */
+/* The reason `out` is not a sequence of acceptable responses, at least
+ * `least` and at most `limit` of them final ones, or NULL. */
 static const char *
-check_responses(const char *p, size_t n, int limit, char *why, size_t whylen)
+check_responses(const char *p, size_t n, int least, int limit, char *why, size_t whylen)
 {
 	int closed = 0, answers = 0;
 
@@ -381,6 +383,8 @@ check_responses(const char *p, size_t n, int limit, char *why, size_t whylen)
 		p += head + body;
 		n -= head + body;
 	}
+	if (answers < least)
+		return "a whole request got no answer";
 	return NULL;
 }
 
@@ -541,9 +545,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bad = "a request is still in flight after the connection closed";
 	else if (app.unflushed != 0)
 		bad = "a reply was never reported written";
-	else
+	else {
+		int complete, most = max_answers(data, size, &complete);
 		bad = check_responses(cl.out.data ? cl.out.data : "", cl.out.len,
-		    max_answers(data, size), why, sizeof why);
+		    complete > 0, most, why, sizeof why);
+	}
 	if (bad != NULL) {
 		report(bad, data, size, &cl.out);
 		abort();
