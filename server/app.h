@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <libpq-fe.h>
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "db.h"
@@ -105,6 +106,16 @@ extern const int route_count;
 
 /** 1 when the server speaks TLS (tls-cert and tls-key both set). */
 int app_tls(const struct app *app);
+/** Build one process's state into *app: event loop, HTTP front (framing
+ * filter, limits, allowed methods), database pool, hashing threads and the
+ * request callback, all from cfg. key, pkey and tls (NULL: plain HTTP)
+ * are borrowed. Accepting
+ * connections is the caller's (evhttp_accept_socket_with_handle). Returns
+ * 0, or -1 with err filled and nothing left allocated. */
+int app_open(struct app *app, const struct gen_config *cfg, struct receipt_key *key,
+    struct pseudonym_key *pkey, SSL_CTX *tls, char *err, size_t errlen);
+/** Free what app_open built, the event loop last. */
+void app_close(struct app *app);
 
 /** Install the generic request callback on app->http. */
 void web_install(struct app *app);

@@ -68,7 +68,12 @@ struct conn {
 	struct bufferevent *filter;
 	struct framing_limits lim;
 	http_parser parser;
-	struct evbuffer *pending;   /* the current request, held until complete */
+	/* The current request, rebuilt from what the parser saw (see
+	 * on_message_complete): target, header lines, decoded body. */
+	struct evbuffer *url, *head, *body;
+	struct evbuffer *name;      /* current header name, as sent */
+	int skip_header;            /* current header is not passed on */
+	struct evbuffer *pending;   /* complete rebuilt request, for evhttp */
 	struct event *timer;        /* request receive deadline */
 	struct event *wev;          /* socket writable, to finish a reply */
 	size_t head_bytes, body_bytes;
@@ -77,13 +82,24 @@ struct conn {
 	size_t field_len;
 	int field_overflow, in_value;
 	enum hdr hdr;
-	int hosts, tes, expect_continue;
-	char te[32], cl[32], expect[32];
-	size_t te_len, cl_len, expect_len;
+	int hosts, tes, expects;
+	/* A client may close its sending side and still wait for answers.
+	 * evhttp 2.1.12 takes a read EOF as the end of the connection and
+	 * drops answers not yet written, so the EOF is held back while
+	 * requests handed to evhttp are not all answered (on_socket_event). */
+	unsigned handed, answered;
+	short held_eof;
+	struct event *eof_ev;
+	bufferevent_data_cb sock_read, sock_write; /* the filter's callbacks */
+	bufferevent_event_cb sock_event;           /* on the socket bufferevent */
+	void *sock_arg;
+	int expect_continue;        /* 1: 100 Continue due, 2: sent */
 	/* TLS: ciphertext in, plaintext waiting to be parsed, ciphertext out */
 	SSL *ssl;
 	enum tls_state tls;
 	struct evbuffer *tls_in, *clear, *tls_out;
+	char te[32], cl[32], expect[32];
+	size_t te_len, cl_len, expect_len;
 };
 
 static http_parser_settings settings;
@@ -95,7 +111,6 @@ conn_of(http_parser *p)
 }
 
 static void fail(struct conn *c, int code);
-static void send_interim(struct conn *c, const char *text, size_t len);
 
 static int
 is_tchar(char ch)
@@ -124,6 +139,7 @@ header_named(struct conn *c)
 		c->cl_len = 0;
 	} else if (strcmp(c->field, "expect") == 0) {
 		c->hdr = H_EXPECT;
+		c->expects++;
 		c->expect_len = 0;
 	}
 }
@@ -140,16 +156,21 @@ static int
 on_message_begin(http_parser *p)
 {
 	struct conn *c = conn_of(p);
-	struct timeval tv = { c->lim.request_timeout, 0 };
+	struct timeval tv = { c->lim.request_timeout_ms / 1000,
+	    (c->lim.request_timeout_ms % 1000) * 1000 };
 
 	c->in_message = 1;
 	c->headers_done = c->message_done = 0;
 	c->head_bytes = c->body_bytes = 0;
 	c->field_len = 0;
 	c->field_overflow = c->in_value = 0;
-	c->hosts = c->tes = c->expect_continue = 0;
+	c->hosts = c->tes = c->expects = c->expect_continue = 0;
 	c->te_len = c->cl_len = c->expect_len = 0;
 	c->te[0] = c->cl[0] = c->expect[0] = '\0';
+	evbuffer_drain(c->url, evbuffer_get_length(c->url));
+	evbuffer_drain(c->name, evbuffer_get_length(c->name));
+	evbuffer_drain(c->head, evbuffer_get_length(c->head));
+	evbuffer_drain(c->body, evbuffer_get_length(c->body));
 	evtimer_add(c->timer, &tv);
 	return 0;
 }
@@ -169,7 +190,23 @@ head_bytes(struct conn *c, size_t n)
 static int
 on_url(http_parser *p, const char *at, size_t n)
 {
-	return head_bytes(conn_of(p), n);
+	struct conn *c = conn_of(p);
+
+	if (head_bytes(c, n) != 0)
+		return -1;
+	evbuffer_add(c->url, at, n);
+	return 0;
+}
+
+/* The end of a header line. */
+static void
+header_done(struct conn *c)
+{
+	if (!c->skip_header)
+		evbuffer_add(c->head, "\r\n", 2);
+	c->in_value = 0;
+	c->field_len = 0;
+	c->field_overflow = 0;
 }
 
 static int
@@ -179,11 +216,8 @@ on_header_field(http_parser *p, const char *at, size_t n)
 
 	if (head_bytes(c, n + 4) != 0) /* with ": " and CRLF */
 		return -1;
-	if (c->in_value) {
-		c->in_value = 0;
-		c->field_len = 0;
-		c->field_overflow = 0;
-	}
+	if (c->in_value)
+		header_done(c);
 	/* RFC 9110 field names are tokens: no space before the colon. */
 	for (size_t i = 0; i < n; i++)
 		if (!is_tchar(at[i])) {
@@ -198,6 +232,7 @@ on_header_field(http_parser *p, const char *at, size_t n)
 		char ch = at[i];
 		c->field[c->field_len++] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
 	}
+	evbuffer_add(c->name, at, n);
 	return 0;
 }
 
@@ -211,7 +246,21 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	if (!c->in_value) {
 		c->in_value = 1;
 		header_named(c);
+		/* Transfer-Encoding goes: evhttp gets the decoded body with
+		 * its length. Expect goes: it is answered here (evhttp would
+		 * refuse an empty one with its own HTML 417). So do trailer
+		 * fields (after the headers), and the length of a body
+		 * evhttp will not read (HEAD, see on_message_complete). */
+		c->skip_header = c->hdr == H_TE || c->hdr == H_EXPECT || c->headers_done ||
+		    (c->hdr == H_CL && p->method == HTTP_HEAD);
+		if (!c->skip_header) {
+			evbuffer_add_buffer(c->head, c->name);
+			evbuffer_add(c->head, ": ", 2);
+		}
+		evbuffer_drain(c->name, evbuffer_get_length(c->name));
 	}
+	if (!c->skip_header)
+		evbuffer_add(c->head, at, n);
 	switch (c->hdr) {
 	case H_TE: keep(c->te, sizeof c->te, &c->te_len, at, n); break;
 	case H_CL: keep(c->cl, sizeof c->cl, &c->cl_len, at, n); break;
@@ -221,11 +270,32 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* evhttp refuses, with its own HTML 400, a request target that its URI
+ * parser cannot read (such as "//host\xc4" taken for an authority), so the
+ * same parser, with the same flags, checks it first. */
+static int
+target_ok(struct conn *c)
+{
+	size_t n = evbuffer_get_length(c->url);
+	char *target = xmalloc(n + 1);
+
+	evbuffer_copyout(c->url, target, n);
+	target[n] = '\0';
+	struct evhttp_uri *uri = evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT);
+	free(target);
+	if (uri == NULL)
+		return 0;
+	evhttp_uri_free(uri);
+	return 1;
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
 	struct conn *c = conn_of(p);
 
+	if (c->in_value)
+		header_done(c);
 	c->headers_done = 1;
 	if (p->http_major != 1 || p->http_minor > 1) {
 		fail(c, F_VERSION);
@@ -236,6 +306,10 @@ on_headers_complete(http_parser *p)
 		break;
 	default:
 		fail(c, F_METHOD);
+		return -1;
+	}
+	if (!target_ok(c)) {
+		fail(c, F_MALFORMED);
 		return -1;
 	}
 	if (c->hosts > 1 || (p->http_minor == 1 && c->hosts == 0)) {
@@ -254,15 +328,15 @@ on_headers_complete(http_parser *p)
 		fail(c, F_BODY_TOO_LARGE);
 		return -1;
 	}
-	if (c->expect[0] != '\0') {
-		if (strcasecmp(c->expect, "100-continue") != 0) {
+	if (c->expects > 0) {
+		if (c->expects > 1 || strcasecmp(c->expect, "100-continue") != 0) {
 			fail(c, F_EXPECT);
 			return -1;
 		}
 		/* The body is held here until complete, so the client must be
-		 * told to send it now. */
+		 * told to send it (filter_in, once the input is read). */
 		if (p->http_minor == 1 && ((p->flags & F_CHUNKED) || p->content_length > 0))
-			send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			c->expect_continue = 1;
 	}
 	return 0;
 }
@@ -277,6 +351,7 @@ on_body(http_parser *p, const char *at, size_t n)
 		fail(c, F_BODY_TOO_LARGE);
 		return -1;
 	}
+	evbuffer_add(c->body, at, n);
 	return 0;
 }
 
@@ -285,9 +360,26 @@ on_message_complete(http_parser *p)
 {
 	struct conn *c = conn_of(p);
 
+	if (c->in_value)
+		header_done(c); /* the last trailer field */
 	c->message_done = 1;
 	c->in_message = 0;
 	evtimer_del(c->timer);
+	/* evhttp reads a canonical copy, never the client's bytes: its own
+	 * lenient parser (chunk extensions refused with an HTML 413, bare LF,
+	 * obs-fold, trailers) has nothing left to disagree about. */
+	evbuffer_add_printf(c->pending, "%s ", http_method_str(p->method));
+	evbuffer_add_buffer(c->pending, c->url);
+	evbuffer_add_printf(c->pending, " HTTP/%d.%d\r\n", p->http_major, p->http_minor);
+	evbuffer_add_buffer(c->pending, c->head);
+	/* evhttp 2.1.12 never reads the body of a HEAD request: passed on,
+	 * it would be read as the next request, unchecked (smuggling). */
+	if (p->method == HTTP_HEAD)
+		evbuffer_drain(c->body, evbuffer_get_length(c->body));
+	else if (p->flags & F_CHUNKED)
+		evbuffer_add_printf(c->pending, "Content-Length: %zu\r\n", c->body_bytes);
+	evbuffer_add(c->pending, "\r\n", 2);
+	evbuffer_add_buffer(c->pending, c->body);
 	http_parser_pause(p, 1); /* hand this request over before parsing the next */
 	return 0;
 }
@@ -304,9 +396,24 @@ fail(struct conn *c, int code)
 	c->fail_code = code;
 	evtimer_del(c->timer);
 	evbuffer_drain(c->pending, evbuffer_get_length(c->pending));
+	c->handed++;
 	int n = snprintf(line, sizeof line, "GET " INTERNAL_PREFIX "%s/%d HTTP/1.1\r\nHost: gen\r\n\r\n",
 	    secret, code);
 	evbuffer_add(bufferevent_get_input(c->filter), line, (size_t)n);
+}
+
+/* Whether evhttp still holds the filter: bufferevent_free clears its
+ * callbacks at once, but the filter (and this conn) are freed only later,
+ * in a finalizer. Until then the events below may still fire, and must not
+ * touch the filter: a flush or trigger would take a reference from zero
+ * and free the filter twice. */
+static int
+filter_alive(struct conn *c)
+{
+	bufferevent_event_cb eventcb = NULL;
+
+	bufferevent_getcb(c->filter, NULL, NULL, &eventcb, NULL);
+	return eventcb != NULL;
 }
 
 /* ---- the writing side ----
@@ -319,8 +426,8 @@ fail(struct conn *c, int code)
  * filter until that is empty and the socket has room, then leaves directly
  * too. evhttp hears "written" when every byte is in the kernel. */
 
-/* Write `wire` (`n` bytes of it) straight to the socket; whatever the
- * kernel does not take goes, in order, to the socket bufferevent `dst`. */
+/* Write `n` bytes of `wire` straight to the socket; whatever the kernel
+ * does not take goes, in order, to the socket bufferevent `dst`. */
 static int
 write_direct(struct conn *c, struct evbuffer *wire, size_t n, struct evbuffer *dst)
 {
@@ -393,8 +500,8 @@ send_interim(struct conn *c, const char *text, size_t len)
 		return;
 	b = evbuffer_new();
 	evbuffer_add(b, text, len);
-	if (send_bytes(c, b, len, bufferevent_get_output(c->underlying)) != 0)
-		c->tls = c->ssl ? TLS_DEAD : c->tls;
+	if (send_bytes(c, b, len, bufferevent_get_output(c->underlying)) != 0 && c->ssl != NULL)
+		c->tls = TLS_DEAD;
 	evbuffer_free(b);
 }
 
@@ -411,7 +518,8 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
+	if (filter_alive(c))
+		bufferevent_flush(c->filter, EV_WRITE, BEV_NORMAL);
 }
 
 static enum bufferevent_filter_result
@@ -472,7 +580,7 @@ broken:
 
 /* ---- the reading side ---- */
 
-/* Run the parser over `in`; whole valid requests go to `dst`. */
+/* Run the parser over `in`; whole valid requests, rebuilt, go to `dst`. */
 static void
 parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
 {
@@ -489,7 +597,7 @@ parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
 				    F_CONTENT_LENGTH : F_MALFORMED);
 			break;
 		}
-		evbuffer_remove_buffer(in, c->pending, used);
+		evbuffer_drain(in, used);
 		if (c->message_done) {
 			c->message_done = 0;
 			/* An Upgrade request stops http-parser; this server
@@ -501,6 +609,7 @@ parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
 				http_parser_pause(&c->parser, 0);
 			/* `dst` is the input that evhttp reads: the whole request. */
 			evbuffer_add_buffer(dst, c->pending);
+			c->handed++;
 		}
 		if (used == 0)
 			break;
@@ -509,8 +618,8 @@ parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
 		evbuffer_drain(in, evbuffer_get_length(in));
 }
 
-/* The TLS failure of a connection that has not finished its handshake.
- * Plain HTTP gets one plain answer saying to use https. */
+/* The TLS failure of a connection. Plain HTTP sent to the port gets one
+ * plain answer saying to use https. */
 static void
 tls_refuse(struct conn *c)
 {
@@ -551,11 +660,8 @@ tls_in(struct conn *c, struct evbuffer *src)
 			continue;
 		}
 		int err = SSL_get_error(c->ssl, 0);
-		if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL) {
-			fprintf(stderr, "event=tls_failed stage=record reason=\"%s\"\n", tls_last_error());
-			c->tls = TLS_DEAD;
-			fail(c, F_TLS);
-		}
+		if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL)
+			tls_refuse(c);
 		break; /* WANT_READ, or close_notify (the TCP close follows) */
 	}
 	flush_tls_out(c);
@@ -576,6 +682,13 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 		src = c->clear;
 	}
 	parse(c, src, dst);
+	/* 100 Continue only when the body is still to come: sent for a body
+	 * already here, it queued ahead of the answer, which evhttp then
+	 * dropped if the client had closed its sending side meanwhile. */
+	if (!c->failed && c->in_message && c->expect_continue == 1) {
+		c->expect_continue = 2;
+		send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
 	return BEV_OK;
 }
 
@@ -585,12 +698,96 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if (c->failed || (!c->in_message && c->tls != TLS_HANDSHAKE))
+	if (c->failed || (!c->in_message && c->tls != TLS_HANDSHAKE) || !filter_alive(c))
 		return;
 	if (c->tls == TLS_HANDSHAKE)
 		c->tls = TLS_DEAD;
 	fail(c, F_TIMEOUT);
 	bufferevent_trigger(c->filter, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+}
+
+/* The socket bufferevent's callbacks go through these, so that a read EOF
+ * can wait for the answers (struct conn), and so that the filter is held
+ * while libevent's own callbacks run. libevent 2.1.12's filter callbacks
+ * take no reference: when evhttp frees the connection from inside one
+ * (an answer with Connection: close, written once the socket drained),
+ * the filter re-arms its write timeout after it was set to be freed, and
+ * the timer then fires on freed memory. Found by the HTTP fuzz harness
+ * (a SEGV in event_active_nolock_; event debug mode then named the
+ * filter's timer). */
+static void
+socket_data(struct conn *c, bufferevent_data_cb cb, struct bufferevent *bev)
+{
+	struct bufferevent *filter = c->filter;
+
+	bufferevent_incref(filter);
+	cb(bev, c->sock_arg);
+	bufferevent_decref(filter);
+}
+
+static void
+on_socket_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	socket_data(c, c->sock_read, bev);
+}
+
+static void
+on_socket_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	socket_data(c, c->sock_write, bev);
+}
+
+static void
+socket_event(struct conn *c, struct bufferevent *bev, short what)
+{
+	struct bufferevent *filter = c->filter;
+
+	bufferevent_incref(filter);
+	c->sock_event(bev, what, c->sock_arg);
+	bufferevent_decref(filter);
+}
+
+static void
+on_socket_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && c->answered != c->handed) {
+		c->held_eof = what; /* the socket bufferevent stopped reading */
+		return;
+	}
+	socket_event(c, bev, what);
+}
+
+static void
+on_held_eof(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (filter_alive(c))
+		socket_event(c, c->underlying, c->held_eof);
+}
+
+void
+framing_answered(struct bufferevent *bev)
+{
+	struct bufferevent *u = bufferevent_get_underlying(bev);
+	bufferevent_data_cb readcb = NULL;
+	void *arg = NULL;
+
+	if (u != NULL)
+		bufferevent_getcb(u, &readcb, NULL, NULL, &arg);
+	if (readcb != on_socket_read)
+		return; /* not a connection of this filter */
+	struct conn *c = arg;
+	c->answered++;
+	/* Not from inside evhttp's completion: on the next turn. */
+	if (c->held_eof && c->answered == c->handed)
+		event_active(c->eof_ev, EV_TIMEOUT, 1);
 }
 
 static void
@@ -599,8 +796,13 @@ conn_free(void *arg)
 	struct conn *c = arg;
 
 	event_free(c->timer);
+	event_free(c->eof_ev);
 	if (c->wev != NULL)
 		event_free(c->wev);
+	evbuffer_free(c->url);
+	evbuffer_free(c->head);
+	evbuffer_free(c->body);
+	evbuffer_free(c->name);
 	evbuffer_free(c->pending);
 	if (c->ssl != NULL) {
 		SSL_free(c->ssl); /* and its BIO */
@@ -627,12 +829,17 @@ make_bev(struct event_base *base, void *arg)
 
 	live++;
 	c->lim = limits;
+	c->url = evbuffer_new();
+	c->head = evbuffer_new();
+	c->body = evbuffer_new();
+	c->name = evbuffer_new();
 	c->pending = evbuffer_new();
 	c->timer = evtimer_new(base, on_deadline, c);
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	if (limits.tls != NULL) {
-		struct timeval tv = { c->lim.request_timeout, 0 };
+		struct timeval tv = { c->lim.request_timeout_ms / 1000,
+		    (c->lim.request_timeout_ms % 1000) * 1000 };
 		c->ssl = SSL_new(limits.tls);
 		if (c->ssl == NULL)
 			abort();
@@ -648,6 +855,9 @@ make_bev(struct event_base *base, void *arg)
 	c->underlying = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	c->filter = bufferevent_filter_new(c->underlying, filter_in, filter_out,
 	    BEV_OPT_CLOSE_ON_FREE, conn_free, c);
+	c->eof_ev = event_new(base, -1, 0, on_held_eof, c);
+	bufferevent_getcb(c->underlying, &c->sock_read, &c->sock_write, &c->sock_event, &c->sock_arg);
+	bufferevent_setcb(c->underlying, on_socket_read, on_socket_write, on_socket_event, c);
 	return c->filter;
 }
 

@@ -6,8 +6,9 @@
  * declared body it will refuse, and writes its own errors as HTML. Each
  * connection therefore reads through a bufferevent filter that runs the
  * well-known http-parser (Node's former parser, strict mode) over the bytes,
- * holds each request until it is complete and valid, and only then hands it
- * to evhttp. It enforces the header and body limits as soon as a request
+ * holds each request until it is complete and valid, and only then hands
+ * evhttp a canonical copy of it (request line, header lines, body with its
+ * Content-Length: no chunked coding, no trailers). It enforces the header and body limits as soon as a request
  * declares them, and the time allowed to receive one request.
  *
  * A request that breaks a rule is never seen by evhttp: the filter
@@ -33,8 +34,8 @@
 struct framing_limits {
 	size_t max_headers;      /* request line and headers, bytes */
 	size_t max_body;         /* declared or chunked body, bytes */
-	int request_timeout;     /* seconds to receive one whole request, or
-	                          * to finish a TLS handshake */
+	int request_timeout_ms;  /* milliseconds to receive one whole request,
+	                          * or to finish a TLS handshake */
 	SSL_CTX *tls;            /* non-NULL: the port speaks TLS only */
 };
 
@@ -45,6 +46,11 @@ void framing_install(struct evhttp *http, const struct framing_limits *limits);
 
 /** Connections open in this process. */
 long framing_connections(void);
+
+/** Tell the filter of connection `bev` (evhttp_connection_get_bufferevent)
+ * that an answer was written in full. A client that closed its sending
+ * side gets every answer before evhttp hears of the close. */
+void framing_answered(struct bufferevent *bev);
 
 /** When `path` is an internal failure request made by the filter, return
  * 1 and set *status, *title and *detail (static strings); else 0. */

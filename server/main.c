@@ -24,12 +24,10 @@
 #include <event2/listener.h>
 #include <libxml/parser.h>
 
-#include "api.h"
 #include "app.h"
 #include "db.h"
 #include "framing.h"
 #include "tls.h"
-#include "hashpool.h"
 #include "pseudonym.h"
 #include "receipt.h"
 
@@ -184,61 +182,23 @@ static int
 serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseudonym_key *pkey,
     SSL_CTX *tls)
 {
-	struct app app = {0};
+	struct app app;
 	struct event *sigs[2];
+	char err[256];
 
-	app.cfg = cfg;
-	app.key = key;
-	app.pkey = pkey;
-	app.started_us = now_usec();
-	app.base = event_base_new();
-	if (app.base != NULL)
-		reserve_descriptor_records(app.base);
-	app.http = app.base ? evhttp_new(app.base) : NULL;
-	if (app.http == NULL) {
-		fprintf(stderr, "event=fatal reason=\"cannot create event loop\"\n");
+	if (app_open(&app, cfg, key, pkey, tls, err, sizeof err) != 0) {
+		fprintf(stderr, "event=fatal reason=\"%s\"\n", err);
 		return 1;
 	}
-	/* The framing filter enforces the limits first, with problem
-	 * documents; evhttp's own checks stay as a looser backstop. */
-	struct framing_limits lim = {
-		.max_headers = (size_t)cfg->max_headers,
-		.max_body = (size_t)cfg->max_body,
-		.request_timeout = cfg->request_timeout,
-		.tls = tls,
-	};
-	framing_install(app.http, &lim);
-	evhttp_set_max_body_size(app.http, (ev_ssize_t)cfg->max_body);
-	evhttp_set_max_headers_size(app.http, (ev_ssize_t)cfg->max_headers * 2);
-	evhttp_set_timeout(app.http, cfg->idle_timeout);
-	evhttp_set_allowed_methods(app.http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
-	evhttp_set_default_content_type(app.http, "application/json");
+	reserve_descriptor_records(app.base);
 	bound = evhttp_accept_socket_with_handle(app.http, fd);
 	if (bound == NULL) {
 		fprintf(stderr, "event=fatal reason=\"cannot accept on socket\"\n");
+		app_close(&app);
 		return 1;
 	}
 	accept_pause = evtimer_new(app.base, on_accept_resume, NULL);
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), on_accept_error);
-	app.metrics = xcalloc((size_t)route_count + 1, sizeof *app.metrics);
-	size_t nstmts = (size_t)(app_statement_count + review_statement_count + outcome_statement_count);
-	struct db_stmt *stmts = xcalloc(nstmts, sizeof *stmts);
-	memcpy(stmts, app_statements, (size_t)app_statement_count * sizeof *stmts);
-	memcpy(stmts + app_statement_count, review_statements, (size_t)review_statement_count * sizeof *stmts);
-	memcpy(stmts + app_statement_count + review_statement_count, outcome_statements,
-	    (size_t)outcome_statement_count * sizeof *stmts);
-	struct db_pool_config dbc = {
-		.conninfo = cfg->database_url,
-		.connections = cfg->db_connections,
-		.queue_max = cfg->db_queue_max,
-		.query_timeout_ms = cfg->db_timeout_ms,
-		.stmts = stmts,
-		.nstmts = nstmts,
-	};
-	app.db = db_pool_new(app.base, &dbc);
-	app.hp = hashpool_new(app.base, cfg->hash_threads, 256, (unsigned)cfg->pbkdf2_iterations);
-	web_install(&app);
 	sigs[0] = evsignal_new(app.base, SIGTERM, on_sigterm, &app);
 	sigs[1] = evsignal_new(app.base, SIGINT, on_sigterm, &app);
 	event_add(sigs[0], NULL);
@@ -265,12 +225,7 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	if (drain_timer)
 		event_free(drain_timer);
 	event_free(accept_pause);
-	evhttp_free(app.http);
-	db_pool_free(app.db);
-	free(stmts);
-	hashpool_free(app.hp);
-	free(app.metrics);
-	event_base_free(app.base);
+	app_close(&app);
 	return 0;
 }
 

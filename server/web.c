@@ -131,13 +131,18 @@ reason_phrase(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 417: return "Expectation Failed";
 	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
 	default: return "Status";
 	}
 }
@@ -148,6 +153,7 @@ on_reply_written(struct evhttp_request *r, void *arg)
 	struct app *app = arg;
 
 	app->unflushed--;
+	framing_answered(evhttp_connection_get_bufferevent(evhttp_request_get_connection(r)));
 }
 
 void
@@ -172,7 +178,9 @@ req_reply(struct req *q, int status, const char *content_type,
 	req_header(q, "X-Request-Id", q->req_id);
 	if (q->app->draining)
 		req_header(q, "Connection", "close");
-	if (body != NULL && len > 0)
+	/* evhttp 2.1.12 sends a reply's body to HEAD too, without
+	 * Content-Length: the client would read it as the next response. */
+	if (body != NULL && len > 0 && evhttp_request_get_command(q->r) != EVHTTP_REQ_HEAD)
 		evbuffer_add(buf, body, len);
 	count_request(q, status);
 	if (status >= 500)

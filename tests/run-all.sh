@@ -46,14 +46,16 @@ for t in "$BUILD"/tests/test_*; do
   if [ "$f" -ne 0 ]; then printf '%s\n' "$out"; else echo "$line"; fi
 done
 
-# The fuzz corpus, replayed through the same harness (a crash found once
-# stays fixed).
-out=$("$BUILD"/tests/fuzz_replay tests/fuzz/corpus/xml/* 2>&1); rc=$?
-if [ $rc -eq 0 ] && line=$(grep -E '^fuzz_replay: [0-9]+ passed' <<<"$out"); then
-  echo "$line"; passed=$((passed + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
-else
-  printf '%s\n' "$out"; failed=$((failed + 1))
-fi
+# The fuzz corpora, replayed through the same harnesses (a crash found once
+# stays fixed): the XML intake, then the HTTP front.
+for replay in fuzz_replay:xml fuzz_http_replay:http; do
+  out=$("$BUILD"/tests/${replay%:*} tests/fuzz/corpus/${replay#*:}/* 2>&1); rc=$?
+  if [ $rc -eq 0 ] && line=$(grep -E "^${replay%:*}: [0-9]+ passed" <<<"$out"); then
+    echo "$line"; passed=$((passed + $(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")))
+  else
+    printf '%s\n' "$out"; failed=$((failed + 1))
+  fi
+done
 
 export GEN_TEST_BIN=$BIN
 JUNIT=$ROOT/var/pytest.xml

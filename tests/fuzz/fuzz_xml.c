@@ -2,9 +2,9 @@
  * DOCTYPE rejection, validation against the schema of the root, and the
  * field extraction and rules of every document kind.
  *
- * Built two ways: with clang -fsanitize=fuzzer for `make fuzz`, and as a
- * plain program (FUZZ_REPLAY) that runs every file of the corpus once, which
- * `make test` does so that a crash found once stays fixed. */
+ * Built two ways: with clang -fsanitize=fuzzer for `make fuzz`, and with
+ * replay.c as a plain program that runs every file of the corpus once,
+ * which `make test` does so that a crash found once stays fixed. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +27,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_xml: %s (run from the repository root)\n", err);
 		exit(1);
 	}
+	atexit(xmlform_shutdown);
 	return 0;
 }
 
@@ -101,31 +102,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(errs);
 	return 0;
 }
-
-#ifdef FUZZ_REPLAY
-/* Replay: every file named on the command line, once. */
-int
-main(int argc, char **argv)
-{
-	int n = 0;
-
-	LLVMFuzzerInitialize(&argc, &argv);
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		if (f == NULL)
-			continue;
-		fseek(f, 0, SEEK_END);
-		long len = ftell(f);
-		fseek(f, 0, SEEK_SET);
-		uint8_t *buf = malloc(len > 0 ? (size_t)len : 1);
-		size_t got = buf ? fread(buf, 1, (size_t)len, f) : 0;
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, got);
-		free(buf);
-		n++;
-	}
-	xmlform_shutdown();
-	printf("fuzz_replay: %d passed, 0 failed\n", n);
-	return 0;
-}
-#endif
