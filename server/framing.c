@@ -54,6 +54,7 @@ static const struct failure {
 #define INTERNAL_PREFIX "/.gen-framing/"
 static char secret[33]; /* per process: clients cannot forge internal paths */
 static long live;       /* connections open in this process */
+static unsigned long closed; /* connections closed since start */
 
 /* Which header the parser is in, for the few the filter checks. */
 enum hdr { H_OTHER, H_HOST, H_TE, H_CL, H_EXPECT };
@@ -812,6 +813,7 @@ conn_free(void *arg)
 	}
 	free(c);
 	live--;
+	closed++;
 }
 
 static struct framing_limits limits;
@@ -820,6 +822,12 @@ long
 framing_connections(void)
 {
 	return live;
+}
+
+unsigned long
+framing_closed(void)
+{
+	return closed;
 }
 
 static struct bufferevent *

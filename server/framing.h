@@ -47,6 +47,9 @@ void framing_install(struct evhttp *http, const struct framing_limits *limits);
 /** Connections open in this process. */
 long framing_connections(void);
 
+/** Connections closed in this process since it started. */
+unsigned long framing_closed(void);
+
 /** Tell the filter of connection `bev` (evhttp_connection_get_bufferevent)
  * that an answer was written in full. A client that closed its sending
  * side gets every answer before evhttp hears of the close. */

@@ -101,16 +101,17 @@ on_accept_resume(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(evhttp_bound_socket_get_listener(bound));
 }
 
-/* After a burst of connections or large bodies has gone, give the freed
- * heap back to the system: glibc keeps it otherwise, and a server that
- * held 20,000 idle connections once would keep their memory for good. */
+/* Once connections have closed, give the heap they freed back to the
+ * system: glibc keeps it otherwise, so a burst of connections or of large
+ * documents (a 2 MB body parses into tens of MB of tree) would leave the
+ * process at its peak for good. At most every 2 s, only after closes. */
 static void
 on_trim_tick(evutil_socket_t fd, short what, void *arg)
 {
-	static long mark;
-	long now = framing_connections();
+	static unsigned long mark;
+	unsigned long now = framing_closed();
 
-	if (now < mark)
+	if (now != mark)
 		malloc_trim(0);
 	mark = now;
 }

@@ -110,15 +110,18 @@ def hold_idle_connections(env, n):
 
 def test_twenty_thousand_idle_connections(env):
     """N idle connections, twice. The second time the server's memory
-    grows no more than 10 % beyond the first time's peak: what one round
-    took is reused by the next, none of it is lost per connection. (Whether
-    it is given back once they are gone is test_memory.py's question.)"""
+    grows no more than 25 % beyond the first time's peak: what one round
+    took is reused by the next, none of it is lost per connection (a loss
+    of even 2 KB per connection would show as +40 %; the rest is the
+    allocator placing the second round differently, seen up to +12 %).
+    Whether it is given back once they are gone is test_memory.py's
+    question."""
     first = hold_idle_connections(env, N)
     second = hold_idle_connections(env, N)
     env["rss_peak"] = max(env["rss_peak"], first, second)
     print(f"idle connections: {N} held twice; server RSS {env['rss_start']} kB after warm-up, "
           f"{first} kB then {second} kB with them")
-    assert second <= first * 1.10, f"server RSS {first} kB with {N} connections, {second} kB the second time"
+    assert second <= first * 1.25, f"server RSS {first} kB with {N} connections, {second} kB the second time"
 
 
 @pytest.mark.skipif(bool(WRAP), reason="valgrind manages the descriptor limits of the programs it runs")
