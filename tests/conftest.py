@@ -24,6 +24,11 @@ FAST_ITER = "1000"
 # A command the binaries are run under (gen-server, gen-worker and genctl as
 # the tests start them), e.g. valgrind by tests/valgrind.sh; empty: none.
 WRAP = shlex.split(os.environ.get("GEN_TEST_WRAP", ""))
+# The binaries are the ASan+UBSan build (make test SANITIZE=1): ASan keeps
+# freed memory in quarantine, so resident-memory figures are meaningless.
+SANITIZED = os.environ.get("GEN_TEST_SANITIZED") == "1"
+# Resident memory measures hold only for the release build run directly.
+RSS_MEANINGFUL = not WRAP and not SANITIZED
 # Multiplies the time allowed for start-up, stops and bounded waits, for
 # slow runs (valgrind runs programs 20-50 times slower).
 SLOW = float(os.environ.get("GEN_TEST_SLOW", "1"))

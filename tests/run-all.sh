@@ -25,6 +25,7 @@ export GEN_TEST_PGDIR=$PGDIR
 export GEN_TEST_PORT=$PORT
 psql "$GEN_TEST_PG dbname=postgres" -qAtc "CREATE DATABASE gen_template" >/dev/null
 BIN=$ROOT/bin; [ "${SANITIZE:-}" = 1 ] && BIN=$ROOT/build/san/bin
+[ "${SANITIZE:-}" = 1 ] && export GEN_TEST_SANITIZED=1
 GEN_DATABASE_URL="$GEN_TEST_PG dbname=gen_template" "$BIN/genctl" migrate >/dev/null \
   || { echo "migrations failed"; echo "0 passed, 1 failed"; exit 1; }
 

@@ -23,7 +23,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, ROOT, Server, self_signed_cert, sql
+from conftest import BIN, ROOT, RSS_MEANINGFUL, Server, self_signed_cert, sql
 from gen import SIRET_A, account, application, call_doc, parse_receipt, xml_headers
 
 from .common import rss_kb
@@ -220,22 +220,18 @@ def settled_rss(server, target_kb, seconds=15):
 
 def test_many_silent_connections_leave_no_memory_behind(tls_server):
     """§6 item 21 at this machine's scale: 2,000 connections that never
-    send a ClientHello are held while a real client is served, and closed by
-    the deadline. The first burst leaves libevent's per-descriptor records
-    (one small allocation per descriptor number ever watched, kept for the
-    loop's life, about one resident page per connection of the peak); every
-    later burst must give all its memory back: within 10 % of the level
-    after the first."""
+    send a ClientHello, twice, are held while a real client is served, and
+    closed by the deadline; each time the server's memory comes back within
+    10 % of where it was before the first."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     n = min(2000, hard - 200)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 200), hard))
-    hold_silent_connections(tls_server, n)
-    time.sleep(3)
     base = rss_kb([tls_server.p.pid])
     for _ in range(2):
         hold_silent_connections(tls_server, n)
         after = settled_rss(tls_server, base * 1.10)
-        assert after <= base * 1.10, (base, after)
+        if RSS_MEANINGFUL:  # not under ASan's quarantine
+            assert after <= base * 1.10, (base, after)
 
 
 def test_reset_without_close_notify(tls_server):
