@@ -924,6 +924,34 @@ run_operand(const struct command *self, int argc, char **argv, char *out, size_t
 	return 0;
 }
 
+/* The row of the run named by the command's operand: `sql` selects from
+ * assignment_runs WHERE id = $1. Returns the result (run filled), or NULL
+ * with *rc the exit code (EXIT_OK after --help). */
+static PGresult *
+run_row(struct ctl *ctl, const struct command *self, int argc, char **argv, const char *sql,
+    char *run, size_t len, int *rc)
+{
+	*rc = run_operand(self, argc, argv, run, len);
+	if (*rc != 0) {
+		*rc = *rc == 1 ? EXIT_OK : *rc;
+		return NULL;
+	}
+	if ((*rc = ctl_connect(ctl)) != EXIT_OK)
+		return NULL;
+	const char *p[] = { run };
+	PGresult *r = q(ctl, "assignment run", sql, 1, p);
+	if (r == NULL) {
+		*rc = EXIT_FAIL;
+		return NULL;
+	}
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		*rc = fail("no assignment run %s", run);
+		return NULL;
+	}
+	return r;
+}
+
 /* Replays go through the same path as the job: parse the stored canonical
  * text, build the problem from the parsed form, solve, check, format the
  * result JSON. The stored result is jsonb (normalised by PostgreSQL), so it
@@ -936,21 +964,12 @@ cmd_assignment_replay(struct ctl *ctl, const struct command *self, int argc, cha
 	struct assign_input in;
 	struct assign_result res;
 	struct sbuf json = { 0 };
-	int rc = run_operand(self, argc, argv, run, sizeof run);
+	int rc;
+	PGresult *r = run_row(ctl, self, argc, argv, "SELECT input, input_hash, result_hash"
+	    "  FROM assignment_runs WHERE id = $1", run, sizeof run, &rc);
 
-	if (rc != 0)
-		return rc == 1 ? EXIT_OK : rc;
-	if ((rc = ctl_connect(ctl)) != EXIT_OK)
-		return rc;
-	const char *p[] = { run };
-	PGresult *r = q(ctl, "assignment run", "SELECT input, input_hash, result_hash"
-	    "  FROM assignment_runs WHERE id = $1", 1, p);
 	if (r == NULL)
-		return EXIT_FAIL;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return fail("no assignment run %s", run);
-	}
+		return rc;
 	const char *input = PQgetvalue(r, 0, 0);
 	char stored_result[65];
 	snprintf(stored_result, sizeof stored_result, "%s", PQgetvalue(r, 0, 2));
@@ -1015,21 +1034,12 @@ static int
 cmd_assignment_show(struct ctl *ctl, const struct command *self, int argc, char **argv)
 {
 	char run[24];
-	int rc = run_operand(self, argc, argv, run, sizeof run);
+	int rc;
+	PGresult *r = run_row(ctl, self, argc, argv, "SELECT result::text FROM assignment_runs"
+	    " WHERE id = $1", run, sizeof run, &rc);
 
-	if (rc != 0)
-		return rc == 1 ? EXIT_OK : rc;
-	if ((rc = ctl_connect(ctl)) != EXIT_OK)
-		return rc;
-	const char *p[] = { run };
-	PGresult *r = q(ctl, "assignment run", "SELECT result::text FROM assignment_runs"
-	    " WHERE id = $1", 1, p);
 	if (r == NULL)
-		return EXIT_FAIL;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return fail("no assignment run %s", run);
-	}
+		return rc;
 	printf("%s\n", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return EXIT_OK;
