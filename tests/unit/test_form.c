@@ -8,76 +8,21 @@
 
 #include "form.h"
 #include "unit.h"
+#include "forms_fixture.h"
 #include "util.h"
 #include "xmlform.h"
-
-static struct form_errors errs;
-
-static void
-finish(void)
-{
-	xmlform_shutdown();
-	xmlCleanupParser();
-}
-
-static void
-setup(void)
-{
-	static int once;
-	char err[512];
-
-	if (!once) {
-		once = 1;
-		atexit(finish);
-	}
-	if (xmlform_init("forms", err, sizeof err) != 0) {
-		fprintf(stderr, "xmlform_init: %s\n", err);
-		exit(2);
-	}
-	memset(&errs, 0, sizeof errs);
-}
-
-static char *
-read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct sbuf b = { 0 };
-	char chunk[4096];
-	size_t n;
-
-	if (f == NULL)
-		return xstrdup("");
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		sbuf_add(&b, chunk, n);
-	fclose(f);
-	return sbuf_detach(&b);
-}
 
 /* The file's text with up to two substrings replaced (NULL: none). */
 static char *
 edited(const char *path, const char *from1, const char *to1,
     const char *from2, const char *to2)
 {
-	char *doc = read_file(path);
-	const char *from[2] = { from1, from2 }, *to[2] = { to1, to2 };
+	char *doc = read_file(path, NULL);
 
-	for (int i = 0; i < 2; i++) {
-		char *at;
-		struct sbuf b = { 0 };
-
-		if (from[i] == NULL)
-			continue;
-		at = strstr(doc, from[i]);
-		if (at == NULL) {
-			fprintf(stderr, "  edit: '%s' not found in %s\n", from[i], path);
-			continue;
-		}
-		sbuf_add(&b, doc, (size_t)(at - doc));
-		sbuf_adds(&b, to[i]);
-		sbuf_adds(&b, at + strlen(from[i]));
-		free(doc);
-		doc = sbuf_detach(&b);
-	}
+	if (from1 != NULL)
+		doc = edit(doc, from1, to1);
+	if (from2 != NULL)
+		doc = edit(doc, from2, to2);
 	return doc;
 }
 
@@ -89,10 +34,7 @@ parse_doc(const char *text, enum form_kind *kind)
 	setup();
 	doc = xmlform_parse(text, strlen(text), kind, &errs);
 	if (doc == NULL)
-		for (int i = 0; i < errs.count; i++)
-			fprintf(stderr, "    %d:%d %s %s\n", errs.items[i].line,
-			    errs.items[i].column, errs.items[i].path,
-			    errs.items[i].message);
+		dump_errors();
 	return doc;
 }
 
@@ -279,7 +221,7 @@ instants(void)
 static void
 call_project_example(void)
 {
-	char *text = read_file("forms/examples/call-project.xml");
+	char *text = read_file("forms/examples/call-project.xml", NULL);
 	struct call_doc c;
 
 	CHECK_EQ_INT(call_from(text, &c), 0);
@@ -320,7 +262,7 @@ call_project_example(void)
 static void
 call_label_example(void)
 {
-	char *text = read_file("forms/examples/call-label.xml");
+	char *text = read_file("forms/examples/call-label.xml", NULL);
 	struct call_doc c;
 
 	CHECK_EQ_INT(call_from(text, &c), 0);
@@ -437,8 +379,8 @@ call_budget_by_kind(void)
 static void
 project_example(struct app_doc *a, struct call_rules *r)
 {
-	char *text = read_file("forms/examples/projectApplication.xml");
-	char *ctext = read_file("forms/examples/call-project.xml");
+	char *text = read_file("forms/examples/projectApplication.xml", NULL);
+	char *ctext = read_file("forms/examples/call-project.xml", NULL);
 	struct call_doc c;
 
 	CHECK_EQ_INT(app_from(text, a), 0);
@@ -493,8 +435,8 @@ app_extract_project(void)
 static void
 app_extract_label(void)
 {
-	char *text = read_file("forms/examples/labelApplication.xml");
-	char *ctext = read_file("forms/examples/call-label.xml");
+	char *text = read_file("forms/examples/labelApplication.xml", NULL);
+	char *ctext = read_file("forms/examples/call-label.xml", NULL);
 	struct app_doc a;
 	struct call_doc c;
 	struct call_rules r;

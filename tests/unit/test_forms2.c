@@ -9,70 +9,9 @@
 
 #include "form.h"
 #include "unit.h"
+#include "forms_fixture.h"
 #include "util.h"
 #include "xmlform.h"
-
-static struct form_errors errs;
-
-static void
-finish(void)
-{
-	xmlform_shutdown();
-	xmlCleanupParser();
-}
-
-static void
-setup(void)
-{
-	static int once;
-	char err[512];
-
-	if (!once) {
-		once = 1;
-		atexit(finish);
-	}
-	if (xmlform_init("forms", err, sizeof err) != 0) {
-		fprintf(stderr, "xmlform_init: %s\n", err);
-		exit(2);
-	}
-	memset(&errs, 0, sizeof errs);
-}
-
-static char *
-read_file(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	struct sbuf b = { 0 };
-	char chunk[4096];
-	size_t n;
-
-	if (f == NULL) {
-		fprintf(stderr, "  cannot open %s\n", path);
-		return xstrdup("");
-	}
-	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		sbuf_add(&b, chunk, n);
-	fclose(f);
-	return sbuf_detach(&b);
-}
-
-/* doc with the first `from` replaced by `to`; frees doc. */
-static char *
-edit(char *doc, const char *from, const char *to)
-{
-	char *at = strstr(doc, from);
-	struct sbuf b = { 0 };
-
-	if (at == NULL) {
-		fprintf(stderr, "  edit: '%s' not found\n", from);
-		return doc;
-	}
-	sbuf_add(&b, doc, (size_t)(at - doc));
-	sbuf_adds(&b, to);
-	sbuf_adds(&b, at + strlen(from));
-	free(doc);
-	return sbuf_detach(&b);
-}
 
 /* An example file with one edit. */
 static char *
@@ -81,7 +20,7 @@ example_with(const char *file, const char *from, const char *to)
 	char path[128];
 
 	snprintf(path, sizeof path, "forms/examples/%s", file);
-	return edit(read_file(path), from, to);
+	return edit(read_file(path, NULL), from, to);
 }
 
 /* 1-based line of the first occurrence of needle in text, 0 if none. */
@@ -99,15 +38,6 @@ line_of(const char *text, const char *needle)
 	return line;
 }
 
-static void
-dump_errors(void)
-{
-	for (int i = 0; i < errs.count; i++)
-		fprintf(stderr, "    %d:%d %s %s\n", errs.items[i].line,
-		    errs.items[i].column, errs.items[i].path,
-		    errs.items[i].message);
-}
-
 static int
 has_error(const char *needle)
 {
@@ -115,23 +45,6 @@ has_error(const char *needle)
 		if (strstr(errs.items[i].message, needle) != NULL)
 			return 1;
 	return 0;
-}
-
-/* Parse and validate; NULL (errors in errs) when refused. */
-static xmlDocPtr
-parse_doc(const char *text, enum form_kind want)
-{
-	enum form_kind kind = FORM_UNKNOWN;
-	xmlDocPtr doc;
-
-	setup();
-	doc = xmlform_parse(text, strlen(text), &kind, &errs);
-	if (doc != NULL && kind != want) {
-		fprintf(stderr, "  parsed as kind %d, expected %d\n", kind, want);
-		xmlFreeDoc(doc);
-		return NULL;
-	}
-	return doc;
 }
 
 /* 1 when the schema refuses text (at least one error recorded). */
@@ -151,100 +64,19 @@ refused(const char *text)
 
 /* ---- extraction wrappers: -2 when the text does not parse ---------------- */
 
-static int
-reviewer_from(const char *text, struct reviewer_doc *r)
-{
-	xmlDocPtr doc = parse_doc(text, FORM_REVIEWER);
-
-	if (doc == NULL) {
-		dump_errors();
-		return -2;
-	}
-	int rc = form_reviewer_extract(doc, r, &errs);
-	xmlFreeDoc(doc);
-	return rc;
-}
-
-static int
-panel_from(const char *text, struct panel_doc *p)
-{
-	xmlDocPtr doc = parse_doc(text, FORM_PANEL);
-
-	if (doc == NULL) {
-		dump_errors();
-		memset(p, 0, sizeof *p);
-		return -2;
-	}
-	int rc = form_panel_extract(doc, p, &errs);
-	xmlFreeDoc(doc);
-	return rc;
-}
-
-static int
-conflict_from(const char *text, struct conflict_doc *c)
-{
-	xmlDocPtr doc = parse_doc(text, FORM_CONFLICT);
-
-	if (doc == NULL) {
-		dump_errors();
-		return -2;
-	}
-	int rc = form_conflict_extract(doc, c, &errs);
-	xmlFreeDoc(doc);
-	return rc;
-}
-
-static int
-review_from(const char *text, struct review_doc *r)
-{
-	xmlDocPtr doc = parse_doc(text, FORM_REVIEW);
-
-	if (doc == NULL) {
-		dump_errors();
-		memset(r, 0, sizeof *r);
-		return -2;
-	}
-	int rc = form_review_extract(doc, r, &errs);
-	xmlFreeDoc(doc);
-	return rc;
-}
-
-static int
-decisions_from(const char *text, struct decisions_doc *d)
-{
-	xmlDocPtr doc = parse_doc(text, FORM_DECISIONS);
-
-	if (doc == NULL) {
-		dump_errors();
-		memset(d, 0, sizeof *d);
-		return -2;
-	}
-	int rc = form_decisions_extract(doc, d, &errs);
-	xmlFreeDoc(doc);
-	return rc;
-}
-
-static int
-cohort_from(const char *text, struct cohort_doc *c)
-{
-	xmlDocPtr doc = parse_doc(text, FORM_COHORT_REPORT);
-
-	if (doc == NULL) {
-		dump_errors();
-		memset(c, 0, sizeof *c);
-		return -2;
-	}
-	int rc = form_cohort_extract(doc, c, &errs);
-	xmlFreeDoc(doc);
-	return rc;
-}
+FORM_FROM(reviewer_from, struct reviewer_doc, FORM_REVIEWER, form_reviewer_extract)
+FORM_FROM(panel_from, struct panel_doc, FORM_PANEL, form_panel_extract)
+FORM_FROM(conflict_from, struct conflict_doc, FORM_CONFLICT, form_conflict_extract)
+FORM_FROM(review_from, struct review_doc, FORM_REVIEW, form_review_extract)
+FORM_FROM(decisions_from, struct decisions_doc, FORM_DECISIONS, form_decisions_extract)
+FORM_FROM(cohort_from, struct cohort_doc, FORM_COHORT_REPORT, form_cohort_extract)
 
 /* The criteria of forms/examples/call-project.xml. */
 static int
 project_criteria(struct call_criterion crit[12])
 {
-	char *text = read_file("forms/examples/call-project.xml");
-	xmlDocPtr doc = parse_doc(text, FORM_CALL);
+	char *text = read_file("forms/examples/call-project.xml", NULL);
+	xmlDocPtr doc = parse_kind(text, FORM_CALL);
 	struct call_doc c;
 	int n = 0;
 
@@ -275,8 +107,8 @@ examples_validate(void)
 	};
 
 	for (size_t i = 0; i < ARRAY_LEN(ex); i++) {
-		char *text = read_file(ex[i].file);
-		xmlDocPtr doc = parse_doc(text, ex[i].kind);
+		char *text = read_file(ex[i].file, NULL);
+		xmlDocPtr doc = parse_kind(text, ex[i].kind);
 
 		if (doc == NULL) {
 			fprintf(stderr, "  %s:\n", ex[i].file);
@@ -348,7 +180,7 @@ vocabularies(void)
 static void
 reviewer_example(void)
 {
-	char *text = read_file("forms/examples/reviewer.xml");
+	char *text = read_file("forms/examples/reviewer.xml", NULL);
 	struct reviewer_doc r;
 
 	CHECK_EQ_INT(reviewer_from(text, &r), 0);
@@ -474,7 +306,7 @@ reviewer_schema(void)
 static void
 panel_example(void)
 {
-	char *text = read_file("forms/examples/panel.xml");
+	char *text = read_file("forms/examples/panel.xml", NULL);
 	struct panel_doc p;
 
 	CHECK_EQ_INT(panel_from(text, &p), 0);
@@ -548,7 +380,7 @@ panel_schema(void)
 static void
 conflict_example(void)
 {
-	char *text = read_file("forms/examples/conflict.xml");
+	char *text = read_file("forms/examples/conflict.xml", NULL);
 	struct conflict_doc c;
 
 	CHECK_EQ_INT(conflict_from(text, &c), 0);
@@ -601,7 +433,7 @@ conflict_schema(void)
 static void
 review_example(void)
 {
-	char *text = read_file("forms/examples/review.xml");
+	char *text = read_file("forms/examples/review.xml", NULL);
 	struct call_criterion crit[12];
 	int n = project_criteria(crit);
 	struct review_doc r;
@@ -633,7 +465,7 @@ review_example(void)
 	free(text);
 
 	/* Empty comment and feedback are allowed (text(0..20000)). */
-	text = read_file("forms/examples/review.xml");
+	text = read_file("forms/examples/review.xml", NULL);
 	char *c0 = strstr(text, "<comment>"), *c1 = strstr(text, "</feedback>");
 	CHECK(c0 != NULL && c1 != NULL);
 	if (c0 != NULL && c1 != NULL) {
@@ -757,7 +589,7 @@ review_rules(void)
 		{ .code = "clarity", .weight = 1, .scale_max = 10 },
 	};
 	struct review_doc r;
-	text = read_file("forms/examples/review.xml");
+	text = read_file("forms/examples/review.xml", NULL);
 	CHECK_EQ_INT(review_from(text, &r), 0);
 	CHECK_EQ_INT(form_review_check(&r, other, 2, &errs), 6);
 	CHECK(has_error("criterion impact of the call has no score"));
@@ -843,7 +675,7 @@ review_schema(void)
 static void
 decisions_example(void)
 {
-	char *text = read_file("forms/examples/decisions.xml");
+	char *text = read_file("forms/examples/decisions.xml", NULL);
 	struct decisions_doc d;
 
 	CHECK_EQ_INT(decisions_from(text, &d), 0);
@@ -955,7 +787,7 @@ decisions_schema(void)
 static void
 cohort_example(void)
 {
-	char *text = read_file("forms/examples/cohortReport.xml");
+	char *text = read_file("forms/examples/cohortReport.xml", NULL);
 	struct cohort_doc c;
 	int women = 0, low = 0, pa = 0, rural = 0, js = 0, dropped = 0;
 	int exited = 0, reported = 0, positive = 0, qpv = 0;
@@ -1367,8 +1199,8 @@ cohort_schema(void)
 static void
 wrong_document(void)
 {
-	char *text = read_file("forms/examples/review.xml");
-	xmlDocPtr doc = parse_doc(text, FORM_REVIEW);
+	char *text = read_file("forms/examples/review.xml", NULL);
+	xmlDocPtr doc = parse_kind(text, FORM_REVIEW);
 	struct reviewer_doc rv;
 	struct panel_doc p;
 	struct conflict_doc cf;
