@@ -26,7 +26,7 @@ import requests
 from conftest import BIN, ROOT, RSS_MEANINGFUL, Server, self_signed_cert, sql
 from gen import SIRET_A, account, application, call_doc, parse_receipt, xml_headers
 
-from .common import rss_kb
+from .common import parse_responses, rss_kb
 
 DEADLINE = 2  # request-timeout of the server under test: also the handshake deadline
 
@@ -65,25 +65,22 @@ def handshake(server, ctx):
         raw.close()
 
 
-def http_over(sock, request, until_close=True, timeout=5):
+def http_over(sock, request, timeout=5):
+    """Send request on sock (plain or TLS); the final responses read until
+    the first is complete or the peer closes (common.parse_responses)."""
     sock.settimeout(timeout)
     sock.sendall(request)
-    data = b""
-    while True:
+    data, closed = b"", False
+    while not any(r.status >= 200 for r in parse_responses(data, closed)):
         try:
             d = sock.recv(65536)
         except (socket.timeout, ssl.SSLError, ConnectionResetError):
             break
-        if not d:
+        closed = not d
+        if closed:
             break
         data += d
-        if not until_close and b"\r\n\r\n" in data:
-            head, body = data.split(b"\r\n\r\n", 1)
-            n = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                 if line.lower().startswith(b"content-length:")]
-            if n and len(body) >= n[0]:
-                break
-    return data
+    return [r for r in parse_responses(data, closed) if r.status >= 200]
 
 
 def closed_within(sock, seconds):
@@ -151,12 +148,14 @@ def test_renegotiation_refused(tls_server):
 
 def test_plain_http_on_tls_port_gets_clear_problem(tls_server):
     s = socket.create_connection(("127.0.0.1", tls_server.port), timeout=5)
-    data = http_over(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answers = http_over(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    closed = closed_within(s, 5)
     s.close()
-    head, body = data.split(b"\r\n\r\n", 1)
-    assert head.startswith(b"HTTP/1.1 400 "), head
-    assert b"application/problem+json" in head and b"Connection: close" in head
-    p = json.loads(body)
+    assert len(answers) == 1, answers
+    r = answers[0]
+    assert r.status == 400 and r.headers["content-type"].startswith("application/problem+json"), r
+    assert r.headers["connection"] == "close" and closed is not None
+    p = json.loads(r.body)
     assert p["status"] == 400 and "https" in p["detail"], p
 
 
@@ -299,9 +298,10 @@ def test_chunked_upload_and_continue_over_tls(tls_server, database):
     t.settimeout(5)
     interim = t.recv(4096)
     assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim
-    data = http_over(t, chunks, until_close=False)
+    answers = http_over(t, chunks)
     t.close()
-    assert data.startswith(b"HTTP/1.1 201 "), data[:200]
+    assert [r.status for r in answers] == [201], answers
+    assert parse_receipt(answers[0].body)["sha256"] == hashlib.sha256(body).hexdigest()
 
 
 @pytest.mark.parametrize("close", [True, False])
