@@ -7,13 +7,15 @@
  *                         ^              |          |
  *                         |              v          v
  *                         +--(back-off)-- BROKEN <--+
+ *                            (or a query, when all are down)
  *
  * changed only by conn_set_state(). A query leaves the pool FIFO for the
  * in-flight FIFO of the least-loaded READY connection (bounded depth), goes
  * out as Bind/Execute + Sync, and completes when its PGRES_PIPELINE_SYNC
- * arrives. db_query() itself only queues and schedules a dispatch event, so
- * callbacks may call it freely: nothing here holds a pointer into a list
- * across a callback. */
+ * arrives. db_query() itself only queues, schedules a dispatch event and
+ * may start a connection attempt; it never runs a callback, so callbacks may
+ * call it freely: nothing here holds a pointer into a list across a
+ * callback. */
 #include "db.h"
 #include "util.h"
 
@@ -91,8 +93,8 @@ struct db_pool {
 	int query_timeout_ms;
 	int closed;
 	int nready;
-	int started;        /* a first connection attempt concluded (ready or failed) */
-	int ever_ready;     /* a connection was READY at least once */
+	int attempt_failed; /* a connection attempt failed since the last dispatch */
+	int64_t probed_at;  /* usec of the last attempt started by a query */
 	uint64_t rng;
 	struct db_conn *conns;
 	int nconns;
@@ -298,13 +300,10 @@ conn_set_state(struct db_conn *c, enum db_conn_state to)
 	}
 	if (from == DB_READY)
 		c->pool->nready--;
-	if (to == DB_READY) {
+	if (to == DB_READY)
 		c->pool->nready++;
-		c->pool->ever_ready = 1;
-	}
-	/* The pool has started once an attempt ends, in success or failure. */
-	if (to == DB_READY || ((from == DB_CONNECTING || from == DB_PREPARING) && to != DB_PREPARING))
-		c->pool->started = 1;
+	if ((from == DB_CONNECTING || from == DB_PREPARING) && to == DB_BROKEN)
+		c->pool->attempt_failed = 1;
 	c->state = to;
 }
 
@@ -375,6 +374,9 @@ conn_broken(struct db_conn *c, const char *why)
 	struct timeval tv = ms_tv(delay);
 	evtimer_add(&c->timer, &tv);
 
+	/* Queued queries wait for the reconnection; if this was the attempt
+	 * they waited for, the dispatch tells them the database is away. */
+	pool_kick(p);
 	/* Last: callbacks may queue new work, which must see this state. */
 	fail_list(p, lost, "database connection lost");
 }
@@ -691,6 +693,43 @@ pool_pick(struct db_pool *p)
 	return best;
 }
 
+/* No connection is up and none is on its way up. */
+static int
+pool_down(const struct db_pool *p)
+{
+	for (int i = 0; i < p->nconns; i++) {
+		enum db_conn_state s = p->conns[i].state;
+		if (s == DB_READY || s == DB_CONNECTING || s == DB_PREPARING)
+			return 0;
+	}
+	return 1;
+}
+
+/* The pool is down and every connection waits out its back-off: a new
+ * query starts one attempt at once instead of being refused until a timer
+ * fires, so a database back from a restart serves the very next request.
+ * At most one such attempt per DB_PROBE_GAP_MS, so an outage under load
+ * costs a few connection attempts a second, not one per request. Returns 0
+ * when an attempt is under way. */
+static int
+pool_probe(struct db_pool *p)
+{
+	int64_t now = now_usec();
+
+	if (now - p->probed_at < (int64_t)DB_PROBE_GAP_MS * 1000)
+		return -1;
+	for (int i = 0; i < p->nconns; i++) {
+		struct db_conn *c = &p->conns[i];
+		if (c->state != DB_BROKEN)
+			continue;
+		p->probed_at = now;
+		evtimer_del(&c->timer);
+		conn_connect(c);
+		return c->state == DB_CONNECTING || c->state == DB_PREPARING ? 0 : -1;
+	}
+	return -1;
+}
+
 /* Send queued queries to the least-loaded READY connections, one Sync per
  * query so an error stays with its own query, then flush each connection
  * that got work: many db_query calls in one loop turn share one write. */
@@ -700,6 +739,17 @@ pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 	struct db_pool *p = arg;
 	struct db_conn *c;
 
+	/* Queries wait through a reconnection, but once the attempts they
+	 * waited for have all failed, the database is away: say so now rather
+	 * than at their timeout. */
+	if (p->attempt_failed) {
+		p->attempt_failed = 0;
+		if (pool_down(p)) {
+			fail_list(p, fifo_take_all(&p->queue), "database unavailable");
+			evtimer_del(&p->tick);
+			return;
+		}
+	}
 	while (p->queue.head != NULL && (c = pool_pick(p)) != NULL) {
 		struct db_item *it = fifo_pop(&p->queue);
 		if (!PQsendQueryPrepared(c->pg, it->stmt->name, it->nparams,
@@ -732,11 +782,6 @@ pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct db_pool *p = arg;
 	int64_t limit = now_usec() - (int64_t)p->query_timeout_ms * 1000;
 
-	/* Queries that waited for a pool whose start failed learn at once
-	 * that the database is away (after a loss, queued queries keep
-	 * waiting for the reconnection, up to their timeout). */
-	if (p->started && !p->ever_ready && p->nready == 0)
-		limit = INT64_MAX;
 	/* The queue is in arrival order: expire from the front. Items queued
 	 * by a callback here are newer and stop the loop. */
 	while (p->queue.head != NULL && p->queue.head->queued_at <= limit) {
@@ -882,10 +927,10 @@ db_query(struct db_pool *p, const char *stmt, int nparams,
 		p->refused++;
 		return -1;
 	}
-	/* While the pool starts, queries wait (bounded by the queue timeout);
-	 * once a first attempt has ended, no ready connection means the
-	 * database is away and callers hear it at once. */
-	if (p->closed || (p->nready == 0 && p->started) || p->queue.n >= p->queue_max) {
+	/* While a connection is on its way up, queries wait for it (bounded
+	 * by the queue timeout); when none is, a query starts one, and only
+	 * when it cannot is the caller told at once that the database is away. */
+	if (p->closed || p->queue.n >= p->queue_max || (pool_down(p) && pool_probe(p) < 0)) {
 		p->refused++;
 		return -1;
 	}

@@ -5,12 +5,15 @@
  * PQsetnonblocking, pipeline mode, and every statement prepared once per
  * connection generation. A query is one prepared statement followed by one
  * Sync, so each query is its own implicit transaction and one failing
- * statement never aborts another caller's. Queries wait in one bounded FIFO;
- * past the bound, or while no connection is up, db_query() refuses at once
- * so the caller can answer 503. A lost connection fails its in-flight
- * queries (outcome unknown to the caller, who must answer 503) and is
- * re-established in the background with back-off; statements are prepared
- * again on the new connection. Nothing here blocks the loop. */
+ * statement never aborts another caller's. Queries wait in one bounded FIFO,
+ * also while a connection is being (re-)established; past the bound, or
+ * when the database is away (every attempt failed and the one a new query
+ * may start at once, at most every 100 ms, cannot begin), db_query()
+ * refuses at once so the caller can answer 503, and queued queries fail as
+ * soon as the attempts they waited for have failed. A lost connection fails
+ * its in-flight queries (outcome unknown to the caller, who must answer 503)
+ * and is re-established in the background with back-off; statements are
+ * prepared again on the new connection. Nothing here blocks the loop. */
 #ifndef GEN_DB_H
 #define GEN_DB_H
 
@@ -27,6 +30,10 @@ struct db_stmt {
 };
 
 struct db_pool;
+
+/** While the database is away, queries start at most one connection
+ * attempt per this many milliseconds. */
+#define DB_PROBE_GAP_MS 100
 
 /** Called exactly once per accepted query, on the loop thread.
  * res: the statement's result (PGRES_TUPLES_OK, PGRES_COMMAND_OK or
@@ -52,9 +59,9 @@ struct db_pool *db_pool_new(struct event_base *base, const struct db_pool_config
 /** Queue prepared statement `stmt` with its parameters (copied, so the
  * caller's buffers may go away). lengths/formats may be NULL for text.
  * Returns 0 when accepted (fn will be called exactly once), or -1 when
- * refused: unknown statement, queue full, no connection up once the pool
- * has started (while it starts, queries wait up to query_timeout_ms), or
- * shutting down (fn is not called). */
+ * refused: unknown statement, queue full, database away (no connection up
+ * or on its way up, and none could be started), or shutting down (fn is
+ * not called). An accepted query waits up to query_timeout_ms. */
 int db_query(struct db_pool *p, const char *stmt, int nparams,
     const char *const *values, const int *lengths, const int *formats,
     db_result_fn fn, void *arg);

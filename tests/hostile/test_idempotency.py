@@ -191,7 +191,21 @@ def test_resubmit_after_postgres_killed_mid_commit(env, hostile_logs):
             assert r is None or not 200 <= r.status_code < 300, (r.status_code, r.text)
             if r is not None:
                 problem(r, r.status_code)
+            # Down long enough for every process's reconnection back-off to
+            # grow to its ceiling; meanwhile each answers 503 at once.
+            down_until = time.monotonic() + 3
+            while time.monotonic() < down_until:
+                t0 = time.monotonic()
+                h503 = requests.get(env["url"] + "/healthz", timeout=5)
+                assert h503.status_code == 503 and time.monotonic() - t0 < 1 * SLOW, h503.status_code
+                problem(h503, 503)
+                time.sleep(0.2)
             subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "start", PGDIR, PGPORT], check=True)
+            # PostgreSQL accepts connections again: from the first request on,
+            # each process of the suite's server (whichever takes each new
+            # connection) reconnects at once, not after its back-off.
+            answers = [requests.get(env["url"] + "/healthz", timeout=5).status_code for _ in range(20)]
+            assert answers == [200] * 20, answers
             sql(db, "DROP TRIGGER test_slow_commit ON idempotency_keys")
             wait_for(lambda: requests.get(srv.url + "/healthz", timeout=5).status_code == 200, timeout=30,
                      what="the server to reconnect")
