@@ -57,6 +57,7 @@ app_open(struct app *app, const struct gen_config *cfg, struct receipt_key *key,
 		.connections = cfg->db_connections,
 		.queue_max = cfg->db_queue_max,
 		.query_timeout_ms = cfg->db_timeout_ms,
+		.statement_timeout_ms = cfg->db_statement_timeout_ms,
 		.stmts = stmts,
 		.nstmts = nstmts,
 	};

@@ -43,6 +43,9 @@ static const struct cfg_entry table[] = {
 	  "queued queries per process before answering 503" },
 	{ "db-timeout-ms", T_INT, S(db_timeout_ms), "5000", 10, 600000, CFG_SERVER,
 	  "longest wait of a query for a connection before 503" },
+	{ "db-statement-timeout-ms", T_INT, S(db_statement_timeout_ms), "10000", 100, 3600000, CFG_SERVER,
+	  "PostgreSQL statement_timeout of the server's connections (503 beyond); "
+	  "a connection silent 2 s longer is dropped as hung" },
 	{ "max-body", T_INT, S(max_body), "2097152", 1024, 1073741824, CFG_SERVER,
 	  "largest request body in bytes (413 beyond)" },
 	{ "max-headers", T_INT, S(max_headers), "16384", 1024, 1048576, CFG_SERVER,

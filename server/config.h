@@ -26,6 +26,7 @@ struct gen_config {
 	int db_connections;
 	int db_queue_max;
 	int db_timeout_ms;
+	int db_statement_timeout_ms;
 	int max_body;
 	int max_headers;
 	int idle_timeout;

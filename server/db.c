@@ -31,6 +31,7 @@
 #define DB_BACKOFF_MIN      100  /* ms */
 #define DB_BACKOFF_MAX      2000 /* ms */
 #define DB_TICK_MS          100  /* queue timeout resolution */
+#define DB_HUNG_GRACE_MS    2000 /* past the statement timeout: no answer = hung */
 #define DB_MAX_PARAMS       65535
 
 enum db_conn_state {
@@ -77,6 +78,7 @@ struct db_conn {
 	int backoff_ms;          /* next back-off base */
 	unsigned generation;     /* times this connection reached READY */
 	int sent;                /* dispatch: got work this turn, flush it */
+	int64_t progress_at;     /* usec: in-flight head sent or last completion */
 	/* result tracking */
 	enum db_await await;
 	size_t prep_left;        /* PREPARING: prepare results still due */
@@ -91,6 +93,7 @@ struct db_pool {
 	size_t nstmts;
 	int queue_max;
 	int query_timeout_ms;
+	int statement_timeout_ms; /* 0: none, and no hung-connection check */
 	int closed;
 	int nready;
 	int attempt_failed; /* a connection attempt failed since the last dispatch */
@@ -237,6 +240,31 @@ pool_kick(struct db_pool *p)
 {
 	if (p->queue.head != NULL)
 		event_active(&p->dispatch, EV_TIMEOUT, 0);
+}
+
+/* The tick runs while anything waits: queued queries (their timeout) and,
+ * with a statement timeout, queries in flight (the hung-connection check). */
+static int
+pool_waiting(const struct db_pool *p)
+{
+	if (p->queue.head != NULL)
+		return 1;
+	if (p->statement_timeout_ms > 0)
+		for (int i = 0; i < p->nconns; i++)
+			if (p->conns[i].inflight.head != NULL)
+				return 1;
+	return 0;
+}
+
+static void
+pool_tick_update(struct db_pool *p)
+{
+	if (!pool_waiting(p))
+		evtimer_del(&p->tick);
+	else if (!evtimer_pending(&p->tick, NULL)) {
+		struct timeval tv = ms_tv(DB_TICK_MS);
+		evtimer_add(&p->tick, &tv);
+	}
 }
 
 /* Run one callback and account for it. The item is already off every list;
@@ -435,8 +463,8 @@ conn_connect(struct db_conn *c)
 	conn_arm(c, EV_WRITE, 1);
 }
 
-/* Connected: switch to non-blocking pipeline mode and send every prepare
- * in one batch closed by one Sync. */
+/* Connected: switch to non-blocking pipeline mode and send the session's
+ * statement timeout and every prepare in one batch closed by one Sync. */
 static void
 conn_start_prepare(struct db_conn *c)
 {
@@ -451,6 +479,18 @@ conn_start_prepare(struct db_conn *c)
 		conn_broken_pg(c, "PQenterPipelineMode");
 		return;
 	}
+	c->prep_left = p->nstmts;
+	if (p->statement_timeout_ms > 0) {
+		char ms[16];
+		const char *v[1] = { ms };
+		snprintf(ms, sizeof ms, "%d", p->statement_timeout_ms);
+		if (!PQsendQueryParams(c->pg, "SELECT set_config('statement_timeout', $1, false)",
+		    1, NULL, v, NULL, NULL, 0)) {
+			conn_broken_pg(c, "PQsendQueryParams");
+			return;
+		}
+		c->prep_left++;
+	}
 	for (size_t i = 0; i < p->nstmts; i++) {
 		const struct db_stmt *s = &p->stmts[i];
 		if (!PQsendPrepare(c->pg, s->name, s->sql, s->nparams, NULL)) {
@@ -462,8 +502,7 @@ conn_start_prepare(struct db_conn *c)
 		conn_broken_pg(c, "PQpipelineSync");
 		return;
 	}
-	c->prep_left = p->nstmts;
-	c->await = p->nstmts ? AWAIT_RESULT : AWAIT_SYNC;
+	c->await = c->prep_left ? AWAIT_RESULT : AWAIT_SYNC;
 	conn_service(c);
 }
 
@@ -528,13 +567,15 @@ conn_prepare_result(struct db_conn *c, PGresult *r)
 				c->await = AWAIT_SYNC;
 			return 0;
 		}
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			const struct db_stmt *s = &p->stmts[p->nstmts - c->prep_left];
+		/* The statement timeout first (a row), then one per statement. */
+		int setting = c->prep_left > p->nstmts;
+		if (PQresultStatus(r) != (setting ? PGRES_TUPLES_OK : PGRES_COMMAND_OK)) {
+			const char *name = setting ? "statement_timeout" : p->stmts[p->nstmts - c->prep_left].name;
 			char buf[512];
-			fprintf(stderr, "event=db_prepare_failed conn=%d stmt=%s error=", c->id, s->name);
+			fprintf(stderr, "event=db_prepare_failed conn=%d stmt=%s error=", c->id, name);
 			log_quoted(PQresultErrorMessage(r));
 			fputc('\n', stderr);
-			snprintf(buf, sizeof buf, "prepare %s failed", s->name);
+			snprintf(buf, sizeof buf, "prepare %s failed", name);
 			PQclear(r);
 			conn_broken(c, buf);
 			return -1;
@@ -596,6 +637,7 @@ conn_query_result(struct db_conn *c, PGresult *r)
 
 	struct db_item *it = fifo_pop(&c->inflight);
 	PGresult *res = c->head_res;
+	c->progress_at = now_usec();
 	c->head_res = NULL;
 	c->await = AWAIT_RESULT;
 	pool_kick(p); /* a pipeline slot is free */
@@ -746,7 +788,7 @@ pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 		p->attempt_failed = 0;
 		if (pool_down(p)) {
 			fail_list(p, fifo_take_all(&p->queue), "database unavailable");
-			evtimer_del(&p->tick);
+			pool_tick_update(p);
 			return;
 		}
 	}
@@ -759,6 +801,8 @@ pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 			conn_broken_pg(c, "PQsendQueryPrepared");
 			continue;
 		}
+		if (c->inflight.head == NULL)
+			c->progress_at = now_usec();
 		fifo_push(&c->inflight, it);
 		if (!PQpipelineSync(c->pg)) {
 			conn_broken_pg(c, "PQpipelineSync");
@@ -772,8 +816,7 @@ pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 			conn_service(c);
 		c->sent = 0;
 	}
-	if (p->queue.head == NULL)
-		evtimer_del(&p->tick);
+	pool_tick_update(p);
 }
 
 static void
@@ -788,8 +831,20 @@ pool_tick_cb(evutil_socket_t fd, short what, void *arg)
 		struct db_item *it = fifo_pop(&p->queue);
 		item_complete(p, it, NULL, "database unavailable (timed out)");
 	}
-	if (p->queue.head == NULL)
-		evtimer_del(&p->tick);
+	/* PostgreSQL cancels a statement at the statement timeout and says
+	 * so; a connection that has not answered anything well past it is
+	 * hung (server paused, network gone without a reset): what it had in
+	 * flight fails, outcome unknown, and it is replaced. */
+	if (p->statement_timeout_ms > 0) {
+		int64_t hung = now_usec() -
+		    (int64_t)(p->statement_timeout_ms + DB_HUNG_GRACE_MS) * 1000;
+		for (int i = 0; i < p->nconns; i++) {
+			struct db_conn *c = &p->conns[i];
+			if (c->state == DB_READY && c->inflight.head != NULL && c->progress_at < hung)
+				conn_broken(c, "no answer from the database in time");
+		}
+	}
+	pool_tick_update(p);
 }
 
 /* ---- public API ---- */
@@ -798,7 +853,7 @@ static int
 config_valid(const struct db_pool_config *cfg)
 {
 	if (cfg->conninfo == NULL || cfg->connections < 1 || cfg->connections > 64 ||
-	    cfg->queue_max < 1 || cfg->query_timeout_ms < 1 ||
+	    cfg->queue_max < 1 || cfg->query_timeout_ms < 1 || cfg->statement_timeout_ms < 0 ||
 	    (cfg->nstmts > 0 && cfg->stmts == NULL))
 		return 0;
 	for (size_t i = 0; i < cfg->nstmts; i++) {
@@ -834,6 +889,7 @@ db_pool_new(struct event_base *base, const struct db_pool_config *cfg)
 	}
 	p->queue_max = cfg->queue_max;
 	p->query_timeout_ms = cfg->query_timeout_ms;
+	p->statement_timeout_ms = cfg->statement_timeout_ms;
 	p->rng = (uint64_t)now_usec() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)p;
 	if (p->rng == 0)
 		p->rng = 0x9e3779b97f4a7c15ULL;
@@ -940,10 +996,7 @@ db_query(struct db_pool *p, const char *stmt, int nparams,
 	it->queued_at = now_usec();
 	fifo_push(&p->queue, it);
 	event_active(&p->dispatch, EV_TIMEOUT, 0);
-	if (!evtimer_pending(&p->tick, NULL)) {
-		struct timeval tv = ms_tv(DB_TICK_MS);
-		evtimer_add(&p->tick, &tv);
-	}
+	pool_tick_update(p);
 	return 0;
 }
 

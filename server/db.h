@@ -49,6 +49,10 @@ struct db_pool_config {
 	int connections;           /* per process, 1..64 */
 	int queue_max;             /* queued queries beyond which db_query refuses */
 	int query_timeout_ms;      /* max wait in the queue before failing */
+	int statement_timeout_ms;  /* PostgreSQL's statement_timeout on every
+	                            * connection (0: none); a connection that
+	                            * answers nothing for 2 s past it is hung:
+	                            * its queries fail and it is replaced */
 	const struct db_stmt *stmts;
 	size_t nstmts;
 };

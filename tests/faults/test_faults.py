@@ -1,6 +1,7 @@
 """Faults under load, Jepsen-style: while submissions keep coming, kill -9 a
-server process, kill -9 the worker in the middle of jobs, and stop
-PostgreSQL immediately then start it again. Every request's outcome is
+server process, kill -9 the worker in the middle of jobs, stop PostgreSQL
+immediately then start it again, and pause it (SIGSTOP: it neither answers
+nor closes anything) then resume it. Every request's outcome is
 recorded; afterwards every acknowledged submission exists exactly once,
 byte for byte, with a receipt that verifies, and every screening job ran
 exactly once."""
@@ -22,11 +23,20 @@ PGDIR = os.environ.get("GEN_TEST_PGDIR")
 PGPORT = os.environ.get("GEN_TEST_PORT")
 
 
+def cluster_pids():
+    """The postmaster first, then its children (none can start while it is stopped)."""
+    with open(os.path.join(PGDIR, "data", "postmaster.pid")) as f:
+        master = int(f.readline())
+    kids = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+    return [master] + [int(k) for k in kids]
+
+
 @pytest.mark.skipif(not PGDIR, reason="needs the throw-away cluster of tests/run-all.sh")
 def test_nothing_acknowledged_is_lost(database, tmpdir_module):
     staff = account(database, "staff@gen.test", "staff")
     prov = account(database, "a@orga.test", "provider", SIRET_A)
-    server = Server(database, tmpdir_module, extra=("--workers", "2", "--db-timeout-ms", "2000"))
+    server = Server(database, tmpdir_module, extra=("--workers", "2", "--db-timeout-ms", "2000",
+                                                    "--db-statement-timeout-ms", "1000"))
     worker = Worker(database, tmpdir_module, extra=("--lease-seconds", "2"))
     outcomes = []          # (key, status, body bytes sent, response bytes)
     lock = threading.Lock()
@@ -73,10 +83,29 @@ def test_nothing_acknowledged_is_lost(database, tmpdir_module):
             wait_for(lambda: requests.get(server.url + "/healthz", timeout=5).status_code == 200, timeout=30,
                      what="recovery")
             time.sleep(2)
+            # (d) PostgreSQL paused: connections stay open and silent, so only
+            # the server's own deadlines (statement timeout + 2 s for what is
+            # in flight, the queue wait for the rest) can answer the clients
+            paused = cluster_pids()
+            try:
+                for pid in paused:
+                    os.kill(pid, signal.SIGSTOP)
+                time.sleep(1)
+                t0 = time.monotonic()
+                paused_health = requests.get(server.url + "/healthz", timeout=10).status_code
+                paused_wait = time.monotonic() - t0
+                time.sleep(3)
+            finally:
+                for pid in paused:
+                    os.kill(pid, signal.SIGCONT)
+            wait_for(lambda: requests.get(server.url + "/healthz", timeout=5).status_code == 200, timeout=30,
+                     what="recovery after the pause")
+            time.sleep(2)
             stop.set()
             for f in futures:
                 f.result()
         assert down == 503
+        assert paused_health == 503 and paused_wait < 5, (paused_health, paused_wait)
         acked = [o for o in outcomes if o[1] in (200, 201)]
         refused = [o for o in outcomes if o[1] == 503]
         other = [o for o in outcomes if o[1] not in (200, 201, 503)]
@@ -114,7 +143,8 @@ def test_nothing_acknowledged_is_lost(database, tmpdir_module):
         assert requests.get(server.url + "/api/v1/audit/verify",
                             headers={"Authorization": "Bearer " + staff}).json()["ok"] is True
         print(f"faults: {len(outcomes)} requests, {len(acked)} acknowledged, {len(refused)} answered 503, "
-              f"{len([o for o in outcomes if o[1] is None])} without answer; all acknowledged present once")
+              f"{len([o for o in outcomes if o[1] is None])} without answer; all acknowledged present once; "
+              f"paused database: /healthz 503 after {paused_wait:.1f} s")
     finally:
         stop.set()
         worker.stop()

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -89,20 +90,30 @@ admin_exec(const char *sql)
 }
 
 static struct db_pool *
-pool_open(struct event_base *base, const char *conninfo, int connections,
-    int queue_max, int timeout_ms, const struct db_stmt *stmts, size_t nstmts)
+pool_open_st(struct event_base *base, const char *conninfo, int connections,
+    int queue_max, int timeout_ms, int statement_timeout_ms,
+    const struct db_stmt *stmts, size_t nstmts)
 {
 	struct db_pool_config cfg = {
 		.conninfo = conninfo,
 		.connections = connections,
 		.queue_max = queue_max,
 		.query_timeout_ms = timeout_ms,
+		.statement_timeout_ms = statement_timeout_ms,
 		.stmts = stmts,
 		.nstmts = nstmts,
 	};
 
 	alarm(30); /* backstop per case; each wait below is bounded anyway */
 	return db_pool_new(base, &cfg);
+}
+
+static struct db_pool *
+pool_open(struct event_base *base, const char *conninfo, int connections,
+    int queue_max, int timeout_ms, const struct db_stmt *stmts, size_t nstmts)
+{
+	return pool_open_st(base, conninfo, connections, queue_max, timeout_ms, 0,
+	    stmts, nstmts);
 }
 
 /* Run the loop in 20 ms slices until done(arg) or the deadline. */
@@ -491,7 +502,8 @@ refuse_bad_calls(void)
 	struct rec *r = recs_new(2, &t);
 	struct db_pool_stats st;
 	struct db_stmt dup[2] = { base_stmts[0], base_stmts[0] };
-	struct db_pool_config bad = { ci, 1, 10, 100, dup, 2 };
+	struct db_pool_config bad = { .conninfo = ci, .connections = 1, .queue_max = 10,
+	    .query_timeout_ms = 100, .stmts = dup, .nstmts = 2 };
 
 	CHECK(wait_ready(base, p, 1));
 	CHECK_EQ_INT(query1(p, "no_such_statement", "1", &r[0]), -1);
@@ -751,6 +763,94 @@ refuse_when_down(void)
 	event_base_free(base);
 }
 
+/* With a statement timeout, PostgreSQL cancels a long statement (SQLSTATE
+ * 57014, a result like any SQL error); the connection stays and serves the
+ * next query. */
+static void
+statement_timeout(void)
+{
+	struct event_base *base = event_base_new();
+	char *ci = conninfo_for(APP_NAME);
+	struct db_pool *p = pool_open_st(base, ci, 1, 100, 5000, 300, base_stmts, ARRAY_LEN(base_stmts));
+	struct tally t = { 0 };
+	struct rec *r = recs_new(2, &t);
+	struct db_pool_stats st;
+
+	CHECK(wait_ready(base, p, 1));
+	CHECK_EQ_INT(query1(p, "sleep", "3", &r[0]), 0);
+	CHECK_EQ_INT(query1(p, "echo", "9", &r[1]), 0);
+	CHECK(wait_done(base, &t, 2, 2000));
+	CHECK_EQ_INT(r[0].status, PGRES_FATAL_ERROR);
+	CHECK_EQ_STR(r[0].state, "57014");
+	CHECK_EQ_STR(r[1].v0, "9");
+	db_pool_get_stats(p, &st);
+	CHECK_EQ_INT(st.reconnects, 0);
+	db_pool_free(p);
+	recs_free(r, 2);
+	free(ci);
+	event_base_free(base);
+}
+
+/* The pool's backends, by application name. */
+static int
+pool_backend_pids(int *pids, int max)
+{
+	PGconn *c = admin_connect();
+	PGresult *r = PQexec(c, "SELECT pid FROM pg_stat_activity WHERE application_name='" APP_NAME "'");
+	int n = 0;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		for (int i = 0; i < PQntuples(r) && n < max; i++)
+			pids[n++] = atoi(PQgetvalue(r, i, 0));
+	PQclear(r);
+	PQfinish(c);
+	return n;
+}
+
+/* A backend that stops answering (SIGSTOP: a paused server, or a network
+ * gone without a reset) cannot honour its statement timeout: the pool gives
+ * up on it 2 s past the timeout, fails what it had in flight, and serves
+ * the next queries on a new connection. */
+static void
+hung_connection(void)
+{
+	struct event_base *base = event_base_new();
+	char *ci = conninfo_for(APP_NAME);
+	struct db_pool *p = pool_open_st(base, ci, 1, 100, 10000, 200, base_stmts, ARRAY_LEN(base_stmts));
+	struct tally t = { 0 };
+	struct rec *r = recs_new(3, &t);
+	struct db_pool_stats st;
+	int pid[2], stopped;
+	int64_t t0;
+
+	CHECK(wait_ready(base, p, 1));
+	CHECK_EQ_INT(pool_backend_pids(pid, 2), 1);
+	stopped = kill(pid[0], SIGSTOP) == 0;
+	CHECK(stopped);
+	if (!stopped)
+		goto out;
+	t0 = now_usec();
+	CHECK_EQ_INT(query1(p, "echo", "1", &r[0]), 0);
+	CHECK_EQ_INT(query1(p, "echo", "2", &r[1]), 0);
+	CHECK(wait_done(base, &t, 2, 5000));
+	CHECK(now_usec() - t0 >= 2000000); /* not before the grace */
+	CHECK(now_usec() - t0 < 4000000);
+	CHECK_EQ_INT(r[0].status, -1);
+	CHECK_EQ_INT(r[1].status, -1);
+	CHECK(wait_ready(base, p, 1));
+	CHECK_EQ_INT(query1(p, "echo", "3", &r[2]), 0);
+	CHECK(wait_done(base, &t, 3, 2000));
+	CHECK_EQ_STR(r[2].v0, "3");
+	db_pool_get_stats(p, &st);
+	CHECK_EQ_INT(st.reconnects, 1);
+	kill(pid[0], SIGCONT); /* it finds its client gone and exits */
+out:
+	db_pool_free(p);
+	recs_free(r, 3);
+	free(ci);
+	event_base_free(base);
+}
+
 #define OUTAGE_ROLE "gen_test_outage"
 
 /* The pool's conninfo, logging in as OUTAGE_ROLE (keyword form: a later
@@ -921,5 +1021,7 @@ UNIT_MAIN("db",
     UNIT_CASE(queue_timeout),
     UNIT_CASE(refuse_when_down),
     UNIT_CASE(outage_recovery),
+    UNIT_CASE(statement_timeout),
+    UNIT_CASE(hung_connection),
     UNIT_CASE(bad_statement),
     UNIT_CASE(close_and_free))
