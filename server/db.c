@@ -1074,3 +1074,13 @@ db_sqlstate(const PGresult *res)
 	s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	return s ? s : "";
 }
+
+int
+db_sqlstate_transient(const char *st)
+{
+	/* 08P01, a protocol violation, is our bug, not the database's state. */
+	if (strncmp(st, "08", 2) == 0)
+		return strcmp(st, "08P01") != 0;
+	return strncmp(st, "40", 2) == 0 || strncmp(st, "53", 2) == 0 ||
+	    strncmp(st, "57", 2) == 0 || strncmp(st, "58", 2) == 0;
+}

@@ -93,4 +93,12 @@ void db_pool_free(struct db_pool *p);
 /** SQLSTATE of an error result ("23505"), or "" for success/none. */
 const char *db_sqlstate(const PGresult *res);
 
+/** An SQLSTATE that says the database cannot serve now rather than that
+ * the query is wrong: connection (08, but not the protocol violation
+ * 08P01), transaction rollback (40: deadlock, serialization), insufficient
+ * resources (53: disk full, out of memory, too many connections), operator
+ * intervention (57: cancelled, statement timeout, shutting down), system
+ * error (58: I/O). Worth a 503 and a retry, not a 500. */
+int db_sqlstate_transient(const char *sqlstate);
+
 #endif

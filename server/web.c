@@ -293,15 +293,9 @@ on_query_done(void *arg, PGresult *res, const char *errmsg)
 		req_unavailable(q, errmsg ? errmsg : "database unavailable");
 		return;
 	}
-	if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
-		const char *st = db_sqlstate(res);
-		/* Connection-class and shutdown errors: the database is away.
-		 * (08P01, a protocol violation, is our bug: a 500, logged.) */
-		if ((strncmp(st, "08", 2) == 0 && strcmp(st, "08P01") != 0) ||
-		    strncmp(st, "57", 2) == 0 || strcmp(st, "53300") == 0) {
-			req_unavailable(q, "database unavailable");
-			return;
-		}
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR && db_sqlstate_transient(db_sqlstate(res))) {
+		req_unavailable(q, "database unavailable");
+		return;
 	}
 	next(q, res);
 }

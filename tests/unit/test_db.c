@@ -851,6 +851,23 @@ out:
 	event_base_free(base);
 }
 
+static void
+transient_states(void)
+{
+	static const char *const transient[] = {
+		"08000", "08003", "08006", "40001", "40P01", "53100", "53200", "53300",
+		"57014", "57P01", "57P03", "58030",
+	};
+	static const char *const not_transient[] = {
+		"08P01", "23505", "23503", "22P02", "42P01", "P0001", "XX000", "",
+	};
+
+	for (size_t i = 0; i < ARRAY_LEN(transient); i++)
+		CHECK(db_sqlstate_transient(transient[i]));
+	for (size_t i = 0; i < ARRAY_LEN(not_transient); i++)
+		CHECK(!db_sqlstate_transient(not_transient[i]));
+}
+
 #define OUTAGE_ROLE "gen_test_outage"
 
 /* The pool's conninfo, logging in as OUTAGE_ROLE (keyword form: a later
@@ -1023,5 +1040,6 @@ UNIT_MAIN("db",
     UNIT_CASE(outage_recovery),
     UNIT_CASE(statement_timeout),
     UNIT_CASE(hung_connection),
+    UNIT_CASE(transient_states),
     UNIT_CASE(bad_statement),
     UNIT_CASE(close_and_free))
