@@ -89,6 +89,7 @@ struct db_conn {
 struct db_pool {
 	struct event_base *base;
 	char *conninfo;
+	char *application;
 	struct db_stmt *stmts; /* owned copies */
 	size_t nstmts;
 	int queue_max;
@@ -440,14 +441,41 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+void
+db_params_init(struct db_params *p, const char *database_url, const char *application)
+{
+	static const char *const defaults[][2] = {
+		{ "connect_timeout", "10" },
+		{ "keepalives", "1" },
+		{ "keepalives_idle", "30" },
+		{ "keepalives_interval", "10" },
+		{ "keepalives_count", "3" },
+	};
+	size_t n = 0;
+
+	for (size_t i = 0; i < ARRAY_LEN(defaults); i++) {
+		p->keys[n] = defaults[i][0];
+		p->vals[n++] = defaults[i][1];
+	}
+	p->keys[n] = "dbname";
+	p->vals[n++] = database_url;
+	if (application != NULL) {
+		p->keys[n] = "fallback_application_name";
+		p->vals[n++] = application;
+	}
+	p->keys[n] = "client_encoding";
+	p->vals[n++] = "UTF8";
+	p->keys[n] = p->vals[n] = NULL;
+}
+
 static void
 conn_connect(struct db_conn *c)
 {
-	const char *const keys[] = { "dbname", NULL };
-	const char *const vals[] = { c->pool->conninfo, NULL };
+	struct db_params params;
 
+	db_params_init(&params, c->pool->conninfo, c->pool->application);
 	conn_set_state(c, DB_CONNECTING);
-	c->pg = PQconnectStartParams(keys, vals, 1);
+	c->pg = PQconnectStartParams(params.keys, params.vals, 1);
 	if (c->pg == NULL) {
 		fprintf(stderr, "event=fatal reason=out-of-memory where=PQconnectStartParams\n");
 		abort();
@@ -880,6 +908,7 @@ db_pool_new(struct event_base *base, const struct db_pool_config *cfg)
 	p = xcalloc(1, sizeof *p);
 	p->base = base;
 	p->conninfo = xstrdup(cfg->conninfo);
+	p->application = cfg->application ? xstrdup(cfg->application) : NULL;
 	p->nstmts = cfg->nstmts;
 	p->stmts = xcalloc(cfg->nstmts, sizeof *p->stmts);
 	for (size_t i = 0; i < cfg->nstmts; i++) {
@@ -1061,6 +1090,7 @@ db_pool_free(struct db_pool *p)
 	free(p->stmts);
 	free(p->conns);
 	free(p->conninfo);
+	free(p->application);
 	free(p);
 }
 

@@ -46,6 +46,7 @@ typedef void (*db_result_fn)(void *arg, PGresult *res, const char *errmsg);
 
 struct db_pool_config {
 	const char *conninfo;      /* libpq connection string */
+	const char *application;   /* fallback_application_name (NULL: none) */
 	int connections;           /* per process, 1..64 */
 	int queue_max;             /* queued queries beyond which db_query refuses */
 	int query_timeout_ms;      /* max wait in the queue before failing */
@@ -92,6 +93,18 @@ void db_pool_free(struct db_pool *p);
 
 /** SQLSTATE of an error result ("23505"), or "" for success/none. */
 const char *db_sqlstate(const PGresult *res);
+
+/** Keywords and values for PQconnectdbParams / PQconnectStartParams with
+ * expand_dbname = 1. Before the connection string, defaults it may
+ * override: connect_timeout 10 s, and TCP keepalives (after 30 s idle,
+ * every 10 s, 3 probes) so a database host gone silent is noticed in about
+ * a minute even on an idle connection. After it, what always holds: the
+ * fallback application name and UTF-8. */
+struct db_params {
+	const char *keys[9];
+	const char *vals[9];
+};
+void db_params_init(struct db_params *p, const char *database_url, const char *application);
 
 /** An SQLSTATE that says the database cannot serve now rather than that
  * the query is wrong: connection (08, but not the protocol violation

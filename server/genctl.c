@@ -30,6 +30,7 @@
 #include "assign_input.h"
 #include "auth.h"
 #include "config.h"
+#include "db.h"
 #include "xmlform.h"
 #include "pseudonym.h"
 #include "cohort.h"
@@ -214,14 +215,11 @@ parse_opts(const struct command *c, int argc, char **argv, const struct opt *opt
 static int
 ctl_connect(struct ctl *ctl)
 {
-	/* connect_timeout first, so the connection string may override it;
-	 * client_encoding last, so the hashes and checks see UTF-8. */
-	const char *const keys[] = { "connect_timeout", "dbname",
-		"fallback_application_name", "client_encoding", NULL };
-	const char *const vals[] = { "10", ctl->cfg.database_url, "genctl", "UTF8", NULL };
+	struct db_params params;
 	char msg[512];
 
-	ctl->conn = PQconnectdbParams(keys, vals, 1);
+	db_params_init(&params, ctl->cfg.database_url, "genctl");
+	ctl->conn = PQconnectdbParams(params.keys, params.vals, 1);
 	if (PQstatus(ctl->conn) != CONNECTION_OK)
 		return fail("cannot connect to the database: %s",
 		    pg_message(ctl->conn, NULL, msg, sizeof msg));

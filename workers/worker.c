@@ -33,6 +33,7 @@
 #include <libpq-fe.h>
 
 #include "config.h"
+#include "db.h"
 #include "job.h"
 #include "pg.h"
 #include "queue.h"
@@ -129,14 +130,11 @@ notice_processor(void *arg, const char *message)
 static int
 worker_connect(struct worker *w, char *err, size_t errlen)
 {
-	/* connect_timeout first, so the connection string may override it;
-	 * client_encoding last, so the hashes and checks see UTF-8. */
-	const char *const keys[] = { "connect_timeout", "dbname",
-		"fallback_application_name", "client_encoding", NULL };
-	const char *const vals[] = { "10", w->cfg->database_url, "gen-worker", "UTF8", NULL };
+	struct db_params params;
 	char ms[24];
 
-	w->conn = PQconnectdbParams(keys, vals, 1);
+	db_params_init(&params, w->cfg->database_url, "gen-worker");
+	w->conn = PQconnectdbParams(params.keys, params.vals, 1);
 	if (PQstatus(w->conn) != CONNECTION_OK) {
 		snprintf(err, errlen, "%.*s", (int)strcspn(PQerrorMessage(w->conn), "\n"),
 		    PQerrorMessage(w->conn));

@@ -851,6 +851,67 @@ out:
 	event_base_free(base);
 }
 
+/* The value libpq settled on for keyword `key` of a live connection. */
+static char *
+conn_option(PGconn *c, const char *key)
+{
+	PQconninfoOption *opts = PQconninfo(c);
+	char *v = NULL;
+
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, key) == 0 && o->val)
+			v = xstrdup(o->val);
+	PQconninfoFree(opts);
+	return v ? v : xstrdup("(unset)");
+}
+
+static char *
+conn_show(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	char *v = xstrdup(PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : "(error)");
+
+	PQclear(r);
+	return v;
+}
+
+/* Defaults (keepalives, connect timeout) hold unless the connection string
+ * says otherwise; the application name is a fall-back; UTF-8 always. */
+static void
+connect_params(void)
+{
+	struct db_params params;
+	struct sbuf b = { 0 };
+	char *url = xstrdup(db_url()), *with;
+	PGconn *c;
+	char *v;
+
+	db_params_init(&params, url, "gen-test-params");
+	c = PQconnectdbParams(params.keys, params.vals, 1);
+	CHECK_EQ_INT(PQstatus(c), CONNECTION_OK);
+	CHECK_EQ_STR(v = conn_option(c, "keepalives_idle"), "30"); free(v);
+	CHECK_EQ_STR(v = conn_option(c, "keepalives_count"), "3"); free(v);
+	CHECK_EQ_STR(v = conn_option(c, "connect_timeout"), "10"); free(v);
+	CHECK_EQ_STR(v = conn_show(c, "SHOW application_name"), "gen-test-params"); free(v);
+	CHECK_EQ_STR(v = conn_show(c, "SHOW client_encoding"), "UTF8"); free(v);
+	PQfinish(c);
+
+	sbuf_adds(&b, url);
+	sbuf_adds(&b, strstr(url, "://") ? (strchr(url, '?') ? "&" : "?") : " ");
+	sbuf_adds(&b, strstr(url, "://") ? "keepalives_idle=5&application_name=mine&client_encoding=LATIN1"
+	    : "keepalives_idle=5 application_name=mine client_encoding=LATIN1");
+	with = sbuf_detach(&b);
+	db_params_init(&params, with, "gen-test-params");
+	c = PQconnectdbParams(params.keys, params.vals, 1);
+	CHECK_EQ_INT(PQstatus(c), CONNECTION_OK);
+	CHECK_EQ_STR(v = conn_option(c, "keepalives_idle"), "5"); free(v);
+	CHECK_EQ_STR(v = conn_show(c, "SHOW application_name"), "mine"); free(v);
+	CHECK_EQ_STR(v = conn_show(c, "SHOW client_encoding"), "UTF8"); free(v);
+	PQfinish(c);
+	free(with);
+	free(url);
+}
+
 static void
 transient_states(void)
 {
@@ -1041,5 +1102,6 @@ UNIT_MAIN("db",
     UNIT_CASE(statement_timeout),
     UNIT_CASE(hung_connection),
     UNIT_CASE(transient_states),
+    UNIT_CASE(connect_params),
     UNIT_CASE(bad_statement),
     UNIT_CASE(close_and_free))
