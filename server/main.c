@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -230,6 +231,27 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	return 0;
 }
 
+/* Fork one server process (SIGTERM and SIGINT blocked by the caller). A
+ * supervisor killed with SIGKILL cannot pass SIGTERM on: the kernel does it
+ * (PR_SET_PDEATHSIG), so no child keeps serving the port without its
+ * supervisor; it drains and exits as on any SIGTERM. */
+static pid_t
+fork_server(const struct gen_config *cfg, int fd, struct receipt_key *key,
+    struct pseudonym_key *pkey, SSL_CTX *tls, pid_t *kids)
+{
+	pid_t parent = getpid();
+	pid_t k = fork();
+
+	if (k != 0)
+		return k;
+	free(kids);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+		_exit(0);
+	_exit(serve(cfg, fd, key, pkey, tls));
+}
+
 /* Every connection is a descriptor: use all the system allows this
  * process (the soft limit is often 1,024 against a hard one of 65,536+). */
 static void
@@ -311,14 +333,8 @@ main(int argc, char **argv)
 		rc = serve(&cfg, fd, key, pkey, tls);
 	} else {
 		pid_t *kids = xcalloc((size_t)cfg.workers, sizeof *kids);
-		for (int i = 0; i < cfg.workers; i++) {
-			kids[i] = fork();
-			if (kids[i] == 0) {
-				free(kids);
-				rc = serve(&cfg, fd, key, pkey, tls);
-				_exit(rc);
-			}
-		}
+		for (int i = 0; i < cfg.workers; i++)
+			kids[i] = fork_server(&cfg, fd, key, pkey, tls, kids);
 		struct sigaction sa = {0};
 		sa.sa_handler = parent_signal;
 		sigaction(SIGTERM, &sa, NULL);
@@ -348,13 +364,7 @@ main(int argc, char **argv)
 				/* A child that dies while we serve is replaced. */
 				fprintf(stderr, "event=worker_died pid=%d status=%d\n", (int)pid, status);
 				sigprocmask(SIG_BLOCK, &stopsigs, NULL);
-				pid_t k = fork();
-				if (k == 0) {
-					free(kids);
-					signal(SIGTERM, SIG_DFL);
-					signal(SIGINT, SIG_DFL);
-					_exit(serve(&cfg, fd, key, pkey, tls));
-				}
+				pid_t k = fork_server(&cfg, fd, key, pkey, tls, kids);
 				sigprocmask(SIG_UNBLOCK, &stopsigs, NULL);
 				if (k > 0) {
 					kids[i] = k;

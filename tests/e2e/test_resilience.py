@@ -128,6 +128,38 @@ def test_several_processes_and_a_killed_one(env):
     assert server.p.returncode == 0
 
 
+def alive(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_children_follow_a_killed_supervisor(env):
+    """kill -9 of the supervising process: its children are told (SIGTERM
+    from the kernel), finish what they serve and exit, so none keeps the
+    port and a new server starts on it at once."""
+    server = Server(env["db"], env["tmp"], extra=("--workers", "2"))
+    try:
+        open_call(env, server, "AAP-ORPHAN")
+        kids = subprocess.run(["pgrep", "-P", str(server.p.pid)], capture_output=True, text=True).stdout.split()
+        assert len(kids) == 2
+        server.p.send_signal(signal.SIGKILL)
+        server.p.wait()
+        wait_for(lambda: not any(alive(int(k)) for k in kids), timeout=20, what="children to exit")
+        assert server.log().count("event=stopped") == 2, server.log()[-2000:]
+    finally:
+        server.stop()
+    again = Server(env["db"], env["tmp"], port=server.port)
+    try:
+        r = submit(env, again, "AAP-ORPHAN")
+        assert r.status_code == 201, r.text
+    finally:
+        again.stop()
+
+
 def test_idle_connection_closed(env):
     server = Server(env["db"], env["tmp"], extra=("--idle-timeout", "1"))
     try:
