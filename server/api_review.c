@@ -45,7 +45,7 @@ const struct db_stmt review_statements[] = {
 	  "    AND r.undone_at IS NULL ORDER BY r.id DESC LIMIT 1)"
 	  ")::text FROM (SELECT $1::text AS ref) q LEFT JOIN calls c ON c.ref = q.ref", 1 },
 	{ "rv_explain", "SELECT gen_explain($1, $2, $3)::text", 3 },
-	{ "rv_undo", "SELECT gen_undo_run($1, $2)", 2 },
+	{ "rv_undo", "SELECT status, code FROM gen_undo_run($1, $2)", 2 },
 	{ "rv_extra",
 	  "SELECT (e).status, (e).reviewer, (e).affinity FROM (SELECT gen_extra_reviewer($1, c.id, $3) AS e "
 	  "FROM calls c WHERE c.ref = $2) s", 3 },
@@ -63,7 +63,7 @@ const struct db_stmt review_statements[] = {
 	  "SELECT cr.code, cr.weight, cr.scale_max FROM applications a JOIN criteria cr ON cr.call_id = a.call_id "
 	  "WHERE a.tracking = $1 ORDER BY cr.position", 1 },
 	{ "rv_review_put", "SELECT gen_review_put($1, $2, $3, $4, $5::jsonb, $6, $7, $8)", 8 },
-	{ "rv_decline", "SELECT status, replacement, affinity FROM gen_decline($1, $2, $3)", 3 },
+	{ "rv_decline", "SELECT status, replacement, affinity, code FROM gen_decline($1, $2, $3)", 3 },
 	{ "rv_ranking_data",
 	  "WITH c AS (SELECT * FROM calls WHERE ref = $1) "
 	  "SELECT 'call', c.kind, c.rank_by, c.threshold_tenths::text, coalesce(c.budget_cents, 0)::text, c.id::text "
@@ -78,9 +78,13 @@ const struct db_stmt review_statements[] = {
 	  "  (SELECT string_agg((r.scores->>cr.code), ',' ORDER BY cr.position) FROM criteria cr "
 	  "   WHERE cr.call_id = c.id), '' "
 	  "  FROM c JOIN applications a ON a.call_id = c.id JOIN reviews r ON r.application_id = a.id", 1 },
+	/* One row per error (index into the document, message), or one row
+	 * with the answer when the decisions were recorded. */
 	{ "rv_decide",
-	  "SELECT c.id IS NOT NULL, CASE WHEN c.id IS NULL THEN NULL ELSE gen_decide($1, c.id, $3::jsonb)::text END "
-	  "FROM (SELECT $2::text AS ref) r LEFT JOIN calls c ON c.ref = r.ref", 3 },
+	  "SELECT c.id IS NOT NULL, g.res->>'status', g.res::text, e.value->>'index', e.value->>'message' "
+	  "FROM (SELECT $2::text AS ref) r LEFT JOIN calls c ON c.ref = r.ref "
+	  "LEFT JOIN LATERAL (SELECT gen_decide($1, c.id, $3::jsonb) AS res WHERE c.id IS NOT NULL) g ON true "
+	  "LEFT JOIN LATERAL jsonb_array_elements(g.res->'errors') e ON true", 3 },
 };
 const int review_statement_count = (int)ARRAY_LEN(review_statements);
 
@@ -349,10 +353,12 @@ on_undo(struct req *q, PGresult *res)
 		return;
 	static const struct status_problem map[] = {
 		{ 404, NULL, "not-found", "Not found", "no such assignment run" },
-		{ 409, NULL, "already-undone", "Already undone", "this run was undone before" },
+		{ 409, "undone", "already-undone", "Already undone", "this run was undone before" },
+		{ 409, "decided", "decided", "Cannot undo",
+		  "an application of this run is decided; its assignments stay on record" },
 		{ 422, NULL, "reviews-exist", "Cannot undo", "reviews were already submitted for this run's assignments" },
 	};
-	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), NULL, map, ARRAY_LEN(map)))
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 1), map, ARRAY_LEN(map)))
 		return;
 	char body[64];
 	int n = snprintf(body, sizeof body, "{\"run\":%s,\"undone\":true}", q->param[0]);
@@ -540,10 +546,12 @@ on_declined(struct req *q, PGresult *res)
 		return;
 	static const struct status_problem map[] = {
 		{ 404, NULL, "not-found", "Not found", "you are not assigned to this application" },
-		{ 409, NULL, "already-declined", "Already declined", "this assignment was already declined or ended" },
+		{ 409, "ended", "already-declined", "Already declined", "this assignment was already declined or ended" },
+		{ 409, NULL, "decided", "Cannot decline",
+		  "this application is already decided or withdrawn: it takes no new reviewer" },
 		{ 422, NULL, "review-submitted", "Cannot decline", "you already submitted a review for this application" },
 	};
-	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), NULL, map, ARRAY_LEN(map)))
+	if (api_answer_status(q, atoi(PQgetvalue(res, 0, 0)), PQgetvalue(res, 0, 3), map, ARRAY_LEN(map)))
 		return;
 	struct sbuf b = {0};
 	sbuf_adds(&b, "{\"application\":");
@@ -723,24 +731,38 @@ h_ranking(struct req *q)
 /* ---- decisions ---- */
 
 static void
+decisions_state_free(void *p)
+{
+	form_decisions_free(p);
+	free(p);
+}
+
+static void
 on_decided(struct req *q, PGresult *res)
 {
+	const struct decisions_doc *d = q->state;
+
 	if (!api_result_ok(q, res))
 		return;
 	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
 		api_not_found(q, "no such call");
 		return;
 	}
-	const char *j = PQgetvalue(res, 0, 1);
-	if (strstr(j, "\"status\": 200") != NULL) {
-		req_json(q, 200, j, strlen(j));
+	int st = atoi(PQgetvalue(res, 0, 1));
+	if (st == 200) {
+		req_json(q, 200, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
 		return;
 	}
-	/* The SQL function lists what is wrong with each decision. */
-	int st = strstr(j, "\"status\": 409") != NULL ? 409 : 422;
+	/* The SQL function names each faulty decision by its index in the
+	 * document: report it where it stands. */
 	struct form_errors *errs = xcalloc(1, sizeof *errs);
-	form_errors_add(errs, 0, 0, "/decisions", "%s", j);
-	req_problem(q, st, st == 409 ? "state-conflict" : "rule-violation",
+	for (int i = 0; i < PQntuples(res); i++) {
+		int k = atoi(PQgetvalue(res, i, 3));
+		const struct decision *it = k >= 0 && k < d->n ? &d->items[k] : NULL;
+		form_errors_add(errs, it ? it->line : 0, it ? it->column : 0, it ? it->path : "/decisions",
+		    "%s", PQgetvalue(res, i, 4));
+	}
+	req_problem(q, st == 409 ? 409 : 422, st == 409 ? "state-conflict" : "rule-violation",
 	    st == 409 ? "Decision not possible in this state" : "The decisions break a rule",
 	    "no decision was recorded", errs);
 	free(errs);
@@ -786,7 +808,11 @@ h_decisions(struct req *q)
 		sbuf_addc(&items, '}');
 	}
 	sbuf_addc(&items, ']');
-	form_decisions_free(&d);
+	/* Kept for the answer: where each decision stands in the document. */
+	struct decisions_doc *kept = xmalloc(sizeof *kept);
+	*kept = d;
+	q->state = kept;
+	q->free_state = decisions_state_free;
 	const char *values[3] = { q->who.user_id_text, q->param[0], items.data };
 	req_query(q, "rv_decide", 3, values, NULL, on_decided);
 	sbuf_free(&items);

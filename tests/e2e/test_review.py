@@ -321,6 +321,76 @@ def test_decisions(env):
     assert r.json()["ok"] is True
 
 
+def test_decision_amounts_and_budget(env):
+    """The committee funds within the call's budget: an amount only on a
+    funded decision, never above the amount requested; a funded decision
+    without an amount grants the amount requested; each refusal names its
+    decision by line and column, and nothing is recorded. Once decided, the
+    dossier takes no replacement reviewer and its run cannot be undone."""
+    url, db = env["url"], env["db"]
+    r = requests.post(url + "/api/v1/calls", data=call_doc("AAP-BUDGET", budget="200000.00"), headers=staff(env))
+    assert r.status_code == 201, r.text
+    requests.put(url + "/api/v1/calls/AAP-BUDGET/panel",
+                 data=f'<panel xmlns="{NS}" call="AAP-BUDGET"><member>r1@comite.test</member>'
+                      f'<member>r2@comite.test</member></panel>'.encode(), headers=staff(env))
+    ts = []
+    for tok, siret in (("provB", SIRET_B), ("provC", SIRET_C)):
+        r = requests.post(url + "/api/v1/calls/AAP-BUDGET/applications", data=application("AAP-BUDGET", siret=siret),
+                          headers=xml_headers(env[tok]))
+        assert r.status_code == 201, r.text
+        ts.append(parse_receipt(r.content)["tracking"])
+    for t in ts:
+        wait_for(lambda: sql(db, "SELECT state FROM applications WHERE tracking=%s", (t,))[0][0] == "eligible",
+                 what="screening")
+    run = run_assignment(env, "AAP-BUDGET")["run"]
+    t1, t2 = ts
+
+    def post(*items):
+        # one decision per line: the first on line 2
+        d = "".join(f'\n  <decision application="{t}" outcome="{o}"{a}><rationale>Motif</rationale></decision>'
+                    for t, o, a in items)
+        return requests.post(url + "/api/v1/calls/AAP-BUDGET/decisions",
+                             data=f'<decisions xmlns="{NS}" call="AAP-BUDGET">{d}\n</decisions>'.encode(),
+                             headers=staff(env))
+
+    def refused(r, line, words):
+        p = problem(r, 422)
+        # the element's path, indexed when it has siblings of its name
+        assert [(e["line"], e["column"] > 0, e["path"].split("[")[0]) for e in p["errors"]] == \
+            [(line, True, "/decisions/decision")], p
+        assert p["errors"][0]["path"] in ("/decisions/decision", f"/decisions/decision[{line - 1}]"), p
+        assert all(w in p["errors"][0]["message"] for w in words), p
+        assert sql(db, "SELECT count(*) FROM decisions d JOIN applications a ON a.id = d.application_id "
+                       "WHERE a.tracking IN %s", (tuple(ts),))[0][0] == 0
+
+    refused(post((t1, "rejected", ""), (t2, "rejected", ' amount="10.00"')), 3, ["amount", "rejected"])
+    refused(post((t1, "funded", ' amount="135000.01"')), 2, ["135000.01", "135000.00", t1])
+    # 135,000 + 135,000 requested (no amounts given) > 200,000
+    refused(post((t1, "funded", ""), (t2, "funded", "")), 3, ["270000.00", "200000.00"])
+    r = post((t1, "funded", ""))
+    assert r.status_code == 200, r.text
+    assert sql(db, "SELECT d.amount_cents FROM decisions d JOIN applications a ON a.id = d.application_id "
+                   "WHERE a.tracking = %s", (t1,)) == [(13500000,)]
+    assert sql(db, "SELECT detail FROM audit_log WHERE action = 'decision.funded' AND subject = %s", (t1,)) == \
+        [("13500000",)]
+    # 65,000.01 more would pass the budget by one cent; 65,000 meets it exactly
+    refused_one = post((t2, "funded", ' amount="65000.01"'))
+    assert problem(refused_one, 422)["errors"][0]["line"] == 2
+    # decided: no decline (so no replacement), no undo of its run
+    rev = sql(db, "SELECT u.email FROM assignments x JOIN users u ON u.id = x.user_id "
+                  "JOIN applications a ON a.id = x.application_id WHERE a.tracking = %s AND x.state = 'active' "
+                  "ORDER BY u.email LIMIT 1", (t1,))[0][0]
+    p = problem(requests.post(f"{url}/api/v1/reviews/{t1}/decline", headers=auth(env[rev])), 409)
+    assert p["type"].endswith("/decided"), p
+    assert sql(db, "SELECT count(*) FROM assignments x JOIN applications a ON a.id = x.application_id "
+                   "WHERE a.tracking = %s AND x.origin = 'replacement'", (t1,))[0][0] == 0
+    p = problem(requests.post(f"{url}/api/v1/assignment-runs/{run}/undo", headers=auth(env["staff"])), 409)
+    assert p["type"].endswith("/decided"), p
+    assert sql(db, "SELECT count(*) FROM assignments WHERE run_id = %s AND state = 'undone'", (run,))[0][0] == 0
+    r = post((t2, "funded", ' amount="65000.00"'))
+    assert r.status_code == 200, r.text
+
+
 def test_undo_run(env):
     url = env["url"]
     r = requests.post(url + "/api/v1/calls", data=call_doc("AAP-UNDO"), headers=staff(env))

@@ -1,0 +1,187 @@
+-- 0005_integrity.sql - rules the committee's records must keep, found
+-- missing by an outside review of the application:
+--
+-- * decisions: an amount only on a funded decision, never above the amount
+--   requested; a funded decision without an amount grants the amount
+--   requested; the call's funded total stays within its budget;
+-- * a reviewer cannot decline (and so bring in a replacement) once the
+--   dossier is decided or withdrawn;
+-- * an assignment run cannot be undone once a dossier of it is decided.
+
+-- Cents as euros with two decimals, for messages.
+CREATE FUNCTION gen_money(p_cents text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+    SELECT to_char(p_cents::numeric / 100, 'FM999999999999990.00')
+$$;
+
+-- A refusal now says which conflict it is (code), so two 409s can differ.
+DROP FUNCTION gen_decline(bigint, text, text);
+CREATE FUNCTION gen_decline(p_user bigint, p_tracking text, p_reason text,
+                            OUT status int, OUT replacement text, OUT affinity int, OUT code text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_asg   assignments%ROWTYPE;
+    v_app   applications%ROWTYPE;
+    v_email text;
+    v_new   bigint;
+BEGIN
+    SELECT * INTO v_app FROM applications WHERE tracking = p_tracking FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404; RETURN;
+    END IF;
+    -- Once decided or withdrawn, a dossier takes no new reviewer.
+    IF v_app.state NOT IN ('in-review', 'reviewed') THEN
+        status := 409; code := v_app.state; RETURN;
+    END IF;
+    SELECT * INTO v_asg FROM assignments
+     WHERE application_id = v_app.id AND user_id = p_user ORDER BY id DESC LIMIT 1 FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404; RETURN;
+    END IF;
+    IF v_asg.state <> 'active' THEN
+        status := 409; code := 'ended'; RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM reviews WHERE application_id = v_app.id AND user_id = p_user) THEN
+        status := 422; RETURN;   -- a submitted review cannot be declined
+    END IF;
+    SELECT email INTO v_email FROM users WHERE id = p_user;
+    UPDATE assignments SET state = 'declined', ended_at = now(), end_reason = p_reason WHERE id = v_asg.id;
+    PERFORM gen_audit('user:' || v_email, 'assignment.decline', p_tracking, p_reason, '');
+    SELECT b.user_id, b.affinity INTO v_new, affinity FROM gen_best_reviewer(v_app.id) b;
+    IF v_new IS NOT NULL THEN
+        INSERT INTO assignments (run_id, call_id, application_id, user_id, affinity, origin, replaces)
+        VALUES (v_asg.run_id, v_app.call_id, v_app.id, v_new, affinity, 'replacement', v_asg.id);
+        SELECT email INTO replacement FROM users WHERE id = v_new;
+        PERFORM gen_audit('system', 'assignment.replace', p_tracking, 'replaces ' || v_email, replacement);
+        PERFORM gen_notify('assignment', replacement, 'Nouveau dossier à évaluer : ' || p_tracking,
+                           'Le dossier ' || p_tracking || ' « ' || v_app.title || ' » vous est confié '
+                           || 'en remplacement d''un évaluateur qui s''est désisté.');
+    ELSE
+        PERFORM gen_audit('system', 'assignment.unfilled', p_tracking, 'no reviewer left for the seat of ' || v_email, '');
+    END IF;
+    status := 200;
+END $$;
+
+DROP FUNCTION gen_undo_run(bigint, bigint);
+CREATE FUNCTION gen_undo_run(p_actor bigint, p_run bigint, OUT status int, OUT code text) LANGUAGE plpgsql AS $$
+DECLARE
+    v_run assignment_runs%ROWTYPE;
+    v_by  text := 'user:' || (SELECT email FROM users WHERE id = p_actor);
+    r     record;
+BEGIN
+    SELECT * INTO v_run FROM assignment_runs WHERE id = p_run FOR UPDATE;
+    IF NOT FOUND THEN
+        status := 404; RETURN;
+    END IF;
+    IF v_run.undone_at IS NOT NULL THEN
+        status := 409; code := 'undone'; RETURN;
+    END IF;
+    -- A decision rests on the run's assignments: they stay on record.
+    IF EXISTS (SELECT 1 FROM assignments a JOIN decisions d ON d.application_id = a.application_id
+                WHERE a.run_id = p_run) THEN
+        status := 409; code := 'decided'; RETURN;
+    END IF;
+    IF EXISTS (SELECT 1 FROM assignments a JOIN reviews rv ON rv.application_id = a.application_id
+                AND rv.user_id = a.user_id WHERE a.run_id = p_run) THEN
+        status := 422; RETURN;
+    END IF;
+    UPDATE assignments SET state = 'undone', ended_at = now(), end_reason = 'run ' || p_run || ' undone'
+     WHERE run_id = p_run AND state = 'active';
+    FOR r IN SELECT DISTINCT a.id FROM applications a JOIN assignments x ON x.application_id = a.id
+              WHERE x.run_id = p_run AND a.state = 'in-review' ORDER BY a.id LOOP
+        PERFORM gen_app_transition(r.id, 'eligible', v_by, 'assignment run ' || p_run || ' undone');
+    END LOOP;
+    UPDATE assignment_runs SET undone_at = now(), undone_by = v_by WHERE id = p_run;
+    PERFORM gen_audit(v_by, 'assignment.undo', (SELECT ref FROM calls WHERE id = v_run.call_id), 'run ' || p_run, '');
+    status := 200;
+END $$;
+
+CREATE OR REPLACE FUNCTION gen_decide(p_actor bigint, p_call bigint, p_items jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_call   calls%ROWTYPE;
+    v_by     text := 'user:' || (SELECT email FROM users WHERE id = p_actor);
+    v_errs   jsonb := '[]';
+    v_status int := 200;
+    v_app    applications%ROWTYPE;
+    v_to     text;
+    v_amount bigint;
+    v_total  bigint;
+    it       record;
+BEGIN
+    SELECT * INTO v_call FROM calls WHERE id = p_call;
+    FOR it IN SELECT e.value AS v, e.ordinality - 1 AS i FROM jsonb_array_elements(p_items) WITH ORDINALITY e LOOP
+        SELECT * INTO v_app FROM applications WHERE tracking = it.v->>'tracking' FOR UPDATE;
+        IF NOT FOUND OR v_app.call_id <> p_call THEN
+            v_errs := v_errs || jsonb_build_object('index', it.i, 'tracking', it.v->>'tracking',
+                'message', 'application ' || (it.v->>'tracking') || ' is not an application of call ' || v_call.ref);
+            v_status := 422;
+        ELSIF (it.v->>'outcome' = 'funded' AND v_call.kind <> 'project')
+           OR (it.v->>'outcome' = 'labelled' AND v_call.kind <> 'label') THEN
+            v_errs := v_errs || jsonb_build_object('index', it.i, 'tracking', it.v->>'tracking',
+                'message', 'outcome ' || (it.v->>'outcome') || ' does not apply to a ' || v_call.kind || ' call');
+            v_status := 422;
+        ELSIF v_app.state NOT IN ('in-review', 'reviewed', 'waitlisted') OR
+              (v_app.state = 'waitlisted' AND it.v->>'outcome' = 'waitlisted') THEN
+            v_errs := v_errs || jsonb_build_object('index', it.i, 'tracking', it.v->>'tracking',
+                'message', 'application ' || v_app.tracking || ' is ' || v_app.state || ': no decision can be recorded');
+            IF v_status = 200 THEN v_status := 409; END IF;
+        ELSIF it.v->>'amount' IS NOT NULL AND it.v->>'outcome' <> 'funded' THEN
+            v_errs := v_errs || jsonb_build_object('index', it.i, 'tracking', it.v->>'tracking',
+                'message', 'an amount applies only to a funded decision, not to ' || (it.v->>'outcome'));
+            v_status := 422;
+        ELSIF it.v->>'outcome' = 'funded' AND (it.v->>'amount')::bigint > v_app.requested_cents THEN
+            v_errs := v_errs || jsonb_build_object('index', it.i, 'tracking', it.v->>'tracking',
+                'message', 'funded amount ' || gen_money(it.v->>'amount') || ' exceeds the '
+                || gen_money(v_app.requested_cents::text) || ' requested by ' || v_app.tracking);
+            v_status := 422;
+        END IF;
+    END LOOP;
+    -- The committee funds within the call's budget: what is already funded
+    -- (other than the dossiers decided again here) plus this document's
+    -- funded amounts, a funded decision without an amount granting the
+    -- amount requested.
+    IF v_status = 200 AND v_call.kind = 'project' THEN
+        SELECT coalesce(sum(d.amount_cents), 0) INTO v_total
+          FROM decisions d JOIN applications a ON a.id = d.application_id
+         WHERE a.call_id = p_call AND d.outcome = 'funded'
+           AND a.tracking NOT IN (SELECT e->>'tracking' FROM jsonb_array_elements(p_items) e);
+        FOR it IN SELECT e.value AS v, e.ordinality - 1 AS i FROM jsonb_array_elements(p_items) WITH ORDINALITY e
+                  WHERE e.value->>'outcome' = 'funded' LOOP
+            v_total := v_total + coalesce((it.v->>'amount')::bigint,
+                (SELECT requested_cents FROM applications WHERE tracking = it.v->>'tracking'), 0);
+            IF v_total > v_call.budget_cents THEN
+                v_errs := v_errs || jsonb_build_object('index', it.i, 'tracking', it.v->>'tracking',
+                    'message', 'funding ' || (it.v->>'tracking') || ' brings the call''s funded total to '
+                    || gen_money(v_total::text) || ', above its budget of ' || gen_money(v_call.budget_cents::text));
+                v_status := 422;
+                EXIT;
+            END IF;
+        END LOOP;
+    END IF;
+    IF v_status <> 200 THEN
+        RETURN jsonb_build_object('status', v_status, 'errors', v_errs);
+    END IF;
+    FOR it IN SELECT e.value AS v FROM jsonb_array_elements(p_items) e LOOP
+        SELECT * INTO v_app FROM applications WHERE tracking = it.v->>'tracking';
+        v_to := it.v->>'outcome';
+        v_amount := CASE WHEN v_to = 'funded' THEN coalesce((it.v->>'amount')::bigint, v_app.requested_cents) END;
+        PERFORM gen_app_transition(v_app.id, v_to, v_by, it.v->>'rationale');
+        INSERT INTO decisions (application_id, outcome, amount_cents, rationale, decided_by)
+        VALUES (v_app.id, v_to, v_amount, it.v->>'rationale', p_actor)
+        ON CONFLICT (application_id) DO UPDATE SET outcome = EXCLUDED.outcome, amount_cents = EXCLUDED.amount_cents,
+            rationale = EXCLUDED.rationale, decided_by = EXCLUDED.decided_by, decided_at = now();
+        PERFORM gen_audit(v_by, 'decision.' || v_to, v_app.tracking, it.v->>'rationale',
+                          coalesce(v_amount::text, ''));
+        IF v_to IN ('funded', 'labelled') THEN
+            INSERT INTO programmes (tracking, application_id, kind, siret, family, call_id, valid_from, valid_until)
+            VALUES (v_app.tracking, v_app.id, v_to, v_app.siret, v_app.family, p_call,
+                    CASE WHEN v_to = 'labelled' THEN current_date END,
+                    CASE WHEN v_to = 'labelled' THEN (current_date + interval '3 years')::date END);
+        END IF;
+        PERFORM gen_notify('decision', (SELECT email FROM users WHERE id = v_app.submitted_by),
+                           'Décision pour le dossier ' || v_app.tracking,
+                           'Le comité a rendu sa décision pour « ' || v_app.title || ' » : ' || v_to || E'.\n\n'
+                           || (it.v->>'rationale'));
+    END LOOP;
+    RETURN jsonb_build_object('status', 200, 'errors', '[]'::jsonb, 'decided', jsonb_array_length(p_items));
+END $$;
