@@ -187,11 +187,15 @@ api_answer_status(struct req *q, int status, const char *code,
 }
 
 int
-api_check_call(struct form_errors *errs, const char *path, const char *doc_ref, const char *url_ref)
+api_check_call(struct form_errors *errs, const char *root_name, int line, int column,
+    const char *doc_ref, const char *url_ref)
 {
+	char path[64];
+
 	if (strcmp(doc_ref, url_ref) == 0)
 		return 0;
-	form_errors_add(errs, 0, 0, path, "the document names call %s but was sent to call %s",
+	snprintf(path, sizeof path, "/%s/@call", root_name);
+	form_errors_add(errs, line, column, path, "the document names call %s but was sent to call %s",
 	    doc_ref, url_ref);
 	return -1;
 }
@@ -743,6 +747,12 @@ h_call_applications(struct req *q)
 
 /* ---- applications ---- */
 
+static const char *
+app_root_name(const struct app_doc *a)
+{
+	return form_kind_root(a->kind == CALL_LABEL ? FORM_LABEL_APPLICATION : FORM_PROJECT_APPLICATION);
+}
+
 /* A submission in progress: the parsed facts and the body digest. */
 struct submit_state {
 	struct app_doc app;
@@ -846,10 +856,13 @@ on_rules(struct req *q, PGresult *res)
 		return;
 	}
 	errs = xcalloc(1, sizeof *errs);
-	if (s->amend && strcmp(s->app.call_ref, PQgetvalue(res, 0, 7)) != 0)
-		form_errors_add(errs, 0, 0, "/@call",
+	if (s->amend && strcmp(s->app.call_ref, PQgetvalue(res, 0, 7)) != 0) {
+		char path[64];
+		snprintf(path, sizeof path, "/%s/@call", app_root_name(&s->app));
+		form_errors_add(errs, s->app.root_line, s->app.root_column, path,
 		    "the document names call %s but the application belongs to call %s",
 		    s->app.call_ref, PQgetvalue(res, 0, 7));
+	}
 	form_app_check(&s->app, &rules, errs);
 	if (strcmp(s->app.siret, q->who.siret) != 0)
 		form_errors_add(errs, s->app.siret_line, s->app.siret_column,
@@ -910,7 +923,8 @@ submit_common(struct req *q, int amend)
 	}
 	auth_sha256_hex(q->body, q->body_len, s->sha);
 	struct form_errors *errs = xcalloc(1, sizeof *errs);
-	if (!amend && api_check_call(errs, "/@call", s->app.call_ref, q->param[0]) != 0) {
+	if (!amend && api_check_call(errs, app_root_name(&s->app), s->app.root_line, s->app.root_column,
+	    s->app.call_ref, q->param[0]) != 0) {
 		req_problem(q, 422, "rule-violation", "The application breaks a rule",
 		    "the document's call does not match the URL", errs);
 		free(errs);

@@ -36,9 +36,10 @@ struct status_problem {
  * return 0 (the caller answers success). */
 int api_answer_status(struct req *q, int status, const char *code,
     const struct status_problem *map, size_t n);
-/** Add an error when the document's call `doc_ref` is not the URL's. */
-int api_check_call(struct form_errors *errs, const char *path, const char *doc_ref,
-    const char *url_ref);
+/** Add an error when the document's call `doc_ref` is not the URL's,
+ * located at the root element `root_name` (at line, column). */
+int api_check_call(struct form_errors *errs, const char *root_name, int line, int column,
+    const char *doc_ref, const char *url_ref);
 
 /* Review-workflow handlers (api_review.c) and their statements. */
 void h_reviewer_upsert(struct req *q);

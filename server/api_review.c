@@ -19,10 +19,14 @@ const struct db_stmt review_statements[] = {
 	{ "rv_upsert", "SELECT gen_reviewer_upsert($1, $2, $3, "
 	  "ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), "
 	  "ARRAY(SELECT jsonb_array_elements_text($5::jsonb)), $6, $7)", 7 },
+	/* One row per member who is not a reviewer, or one row with NULL when
+	 * the panel was stored. */
 	{ "rv_panel_set",
-	  "SELECT c.id IS NOT NULL, CASE WHEN c.id IS NULL THEN NULL ELSE "
-	  "  array_to_json(gen_panel_set($1, c.id, ARRAY(SELECT jsonb_array_elements_text($3::jsonb))))::text END "
-	  "FROM (SELECT $2::text AS ref) r LEFT JOIN calls c ON c.ref = r.ref", 3 },
+	  "SELECT c.id IS NOT NULL, u.m "
+	  "FROM (SELECT $2::text AS ref) r LEFT JOIN calls c ON c.ref = r.ref "
+	  "LEFT JOIN LATERAL (SELECT gen_panel_set($1, c.id, ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) AS un "
+	  "  WHERE c.id IS NOT NULL) g ON true "
+	  "LEFT JOIN LATERAL unnest(g.un) u(m) ON true", 3 },
 	{ "rv_panel_get",
 	  "SELECT c.id IS NOT NULL, json_build_object('call', c.ref, 'members', coalesce((SELECT json_agg(u.email "
 	  "  ORDER BY u.email) FROM panel_members p JOIN users u ON u.id = p.user_id WHERE p.call_id = c.id), "
@@ -162,6 +166,13 @@ h_reviewer_upsert(struct req *q)
 }
 
 static void
+panel_state_free(void *p)
+{
+	form_panel_free(p);
+	free(p);
+}
+
+static void
 on_panel_set(struct req *q, PGresult *res)
 {
 	if (!api_result_ok(q, res))
@@ -170,10 +181,22 @@ on_panel_set(struct req *q, PGresult *res)
 		api_not_found(q, "no such call");
 		return;
 	}
-	const char *unknown = PQgetvalue(res, 0, 1);
-	if (strcmp(unknown, "[]") != 0) {
+	if (!PQgetisnull(res, 0, 1)) {
+		/* Each member who is not a reviewer, where it stands, in
+		 * document order. */
+		const struct panel_doc *p = q->state;
 		struct form_errors *errs = xcalloc(1, sizeof *errs);
-		form_errors_add(errs, 0, 0, "/panel/member", "not reviewers: %s", unknown);
+		for (int k = 0; k < p->n_members; k++) {
+			for (int i = 0; i < PQntuples(res); i++) {
+				char path[32];
+				if (strcmp(p->members[k], PQgetvalue(res, i, 1)) != 0)
+					continue;
+				snprintf(path, sizeof path, "/panel/member[%d]", k + 1);
+				form_errors_add(errs, p->member_pos[k].line, p->member_pos[k].column, path,
+				    "%s is not a reviewer", p->members[k]);
+				break;
+			}
+		}
 		problem_422(q, "Unknown panel members", errs);
 		free(errs);
 		return;
@@ -196,7 +219,7 @@ h_panel_put(struct req *q)
 	int rc = form_panel_extract(doc, &p, errs);
 	xmlFreeDoc(doc);
 	if (rc == 0)
-		rc = api_check_call(errs, "/panel/@call", p.call_ref, q->param[0]);
+		rc = api_check_call(errs, "panel", p.root.line, p.root.column, p.call_ref, q->param[0]);
 	if (rc != 0) {
 		problem_422(q, "The panel breaks a rule", errs);
 		free(errs);
@@ -212,7 +235,11 @@ h_panel_put(struct req *q)
 		json_add_str(&m, p.members[i]);
 	}
 	sbuf_addc(&m, ']');
-	form_panel_free(&p);
+	/* Kept for the answer: where each member stands in the document. */
+	struct panel_doc *kept = xmalloc(sizeof *kept);
+	*kept = p;
+	q->state = kept;
+	q->free_state = panel_state_free;
 	const char *values[3] = { q->who.user_id_text, q->param[0], m.data };
 	req_query(q, "rv_panel_set", 3, values, NULL, on_panel_set);
 	sbuf_free(&m);
@@ -782,7 +809,7 @@ h_decisions(struct req *q)
 	int rc = form_decisions_extract(doc, &d, errs);
 	xmlFreeDoc(doc);
 	if (rc == 0)
-		rc = api_check_call(errs, "/decisions/@call", d.call_ref, q->param[0]);
+		rc = api_check_call(errs, "decisions", d.root.line, d.root.column, d.call_ref, q->param[0]);
 	if (rc != 0) {
 		problem_422(q, "The decisions break a rule", errs);
 		free(errs);

@@ -893,13 +893,16 @@ form_panel_extract(xmlDocPtr doc, struct panel_doc *p, struct form_errors *errs)
 		return -1;
 	}
 	token_copy(root, "call", p->call_ref, sizeof p->call_ref);
+	xmlform_node_pos(root, &p->root.line, &p->root.column);
 	int cap = count_named(root, "member", PANEL_MEMBERS_MAX);
 	p->members = xcalloc(cap > 0 ? (size_t)cap : 1, sizeof p->members[0]);
+	p->member_pos = xcalloc(cap > 0 ? (size_t)cap : 1, sizeof p->member_pos[0]);
 	nodes = xcalloc(cap > 0 ? (size_t)cap : 1, sizeof nodes[0]);
 	for (n = child(root, "member"); n != NULL && p->n_members < cap;
 	     n = next_named(n->next, "member")) {
 		token_copy(n, NULL, p->members[p->n_members], sizeof p->members[0]);
 		lower_ascii(p->members[p->n_members]);
+		xmlform_node_pos(n, &p->member_pos[p->n_members].line, &p->member_pos[p->n_members].column);
 		nodes[p->n_members++] = n;
 	}
 
@@ -928,7 +931,9 @@ void
 form_panel_free(struct panel_doc *p)
 {
 	free(p->members);
+	free(p->member_pos);
 	p->members = NULL;
+	p->member_pos = NULL;
 	p->n_members = 0;
 }
 
@@ -1088,6 +1093,7 @@ form_decisions_extract(xmlDocPtr doc, struct decisions_doc *d,
 		return -1;
 	}
 	token_copy(root, "call", d->call_ref, sizeof d->call_ref);
+	xmlform_node_pos(root, &d->root.line, &d->root.column);
 	int cap = count_named(root, "decision", DECISIONS_MAX);
 	d->items = xcalloc(cap > 0 ? (size_t)cap : 1, sizeof d->items[0]);
 	nodes = xcalloc(cap > 0 ? (size_t)cap : 1, sizeof nodes[0]);

@@ -195,11 +195,19 @@ int form_reviewer_extract(xmlDocPtr doc, struct reviewer_doc *r,
 
 #define PANEL_MEMBERS_MAX 1000
 
-/** A `panel` document; members is heap memory owned by the struct. */
+/** Line and column of an element. */
+struct form_pos {
+	int line, column;
+};
+
+/** A `panel` document; members and member_pos are heap memory owned by the
+ * struct. */
 struct panel_doc {
 	char call_ref[33];
+	struct form_pos root;   /* the panel element (its @call) */
 	int n_members;
 	char (*members)[255];   /* n_members lower-cased e-mails, document order */
+	struct form_pos *member_pos;
 };
 
 /** Fill `p` from a validated panel document; a member listed twice (e-mails
@@ -298,6 +306,7 @@ struct decision {
 /** A `decisions` document; items is heap memory owned by the struct. */
 struct decisions_doc {
 	char call_ref[33];
+	struct form_pos root;   /* the decisions element (its @call) */
 	int n;
 	struct decision *items; /* n decisions, document order */
 };

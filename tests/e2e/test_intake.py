@@ -239,6 +239,9 @@ def test_rules_after_schema(env):
     p = problem(submit(env, application("AAP-TEST", siret=SIRET_B)), 422)
     assert any(SIRET_B in e["message"] for e in p["errors"])
     p = problem(submit(env, application("AAP-OTHER")), 422)
+    root_line = application("AAP-OTHER").split(b"<projectApplication", 1)[0].count(b"\n") + 1
+    assert [(e["line"], e["path"]) for e in p["errors"]] == [(root_line, "/projectApplication/@call")], p
+    assert "AAP-OTHER" in p["errors"][0]["message"] and p["errors"][0]["column"] > 0
     problem(submit(env, application("AAP-TEST", requested="200000.00")), 422)
     problem(submit(env, application("NOPE-CALL"), call="NOPE-CALL"), 404)
     assert count(env, "application_versions") == before

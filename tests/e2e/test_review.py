@@ -87,15 +87,22 @@ def test_reviewer_and_panel_rules(env):
     assert r.status_code == 200 and r.json()["created"] is False
     # a provider's e-mail cannot become a reviewer
     problem(requests.post(url + "/api/v1/reviewers", data=reviewer_doc("a@orga.test"), headers=staff(env)), 409)
-    # unknown members
+    # unknown members: one error each, where it stands; the panel unchanged
     p = problem(requests.put(url + "/api/v1/calls/AAP-REV/panel",
-                             data=f'<panel xmlns="{NS}" call="AAP-REV"><member>nobody@x.test</member></panel>'.encode(),
+                             data=f'<panel xmlns="{NS}" call="AAP-REV">\n<member>nobody@x.test</member>\n'
+                                  f'<member>r1@comite.test</member>\n<member>a@orga.test</member></panel>'.encode(),
                              headers=staff(env)), 422)
-    assert "nobody@x.test" in p["errors"][0]["message"]
-    # wrong call in the document
-    problem(requests.put(url + "/api/v1/calls/AAP-REV/panel",
-                         data=f'<panel xmlns="{NS}" call="AAP-OTHER"><member>r1@comite.test</member></panel>'.encode(),
-                         headers=staff(env)), 422)
+    assert [(e["line"], e["path"], e["message"]) for e in p["errors"]] == [
+        (2, "/panel/member[1]", "nobody@x.test is not a reviewer"),
+        (4, "/panel/member[3]", "a@orga.test is not a reviewer")], p
+    assert all(e["column"] > 0 for e in p["errors"])
+    r = requests.get(url + "/api/v1/calls/AAP-REV/panel", headers=auth(env["staff"]))
+    assert sorted(r.json()["members"]) == sorted(REVIEWERS + [R5, R6])
+    # wrong call in the document: located at the root element's @call
+    p = problem(requests.put(url + "/api/v1/calls/AAP-REV/panel",
+                             data=f'<?xml version="1.0"?>\n<panel xmlns="{NS}" call="AAP-OTHER"><member>r1@comite.test</member></panel>'.encode(),
+                             headers=staff(env)), 422)
+    assert [(e["line"], e["path"]) for e in p["errors"]] == [(2, "/panel/@call")], p
     # roles
     problem(requests.post(url + "/api/v1/reviewers", data=reviewer_doc("x@y.test"),
                           headers=xml_headers(env["provA"])), 403)
