@@ -6,12 +6,47 @@
 --   requested; the call's funded total stays within its budget;
 -- * a reviewer cannot decline (and so bring in a replacement) once the
 --   dossier is decided or withdrawn;
--- * an assignment run cannot be undone once a dossier of it is decided.
+-- * an assignment run cannot be undone once a dossier of it is decided;
+-- * a conflict declared while the reviewer holds a seat on a dossier of
+--   that organisation (no review submitted yet) ends the seat and gives it
+--   to a replacement, as a decline does: never a conflicted active pair.
 
 -- Cents as euros with two decimals, for messages.
 CREATE FUNCTION gen_money(p_cents text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
     SELECT to_char(p_cents::numeric / 100, 'FM999999999999990.00')
 $$;
+
+-- End active assignment p_asg (state 'declined', with its reason) and give
+-- its seat to the best remaining reviewer; the replacement's e-mail and
+-- affinity, or NULLs when nobody is left. Audited and notified.
+CREATE FUNCTION gen_seat_replace(p_asg bigint, p_by text, p_reason text,
+                                 OUT replacement text, OUT affinity int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_asg   assignments%ROWTYPE;
+    v_app   applications%ROWTYPE;
+    v_email text;
+    v_new   bigint;
+BEGIN
+    SELECT * INTO v_asg FROM assignments WHERE id = p_asg;
+    SELECT * INTO v_app FROM applications WHERE id = v_asg.application_id;
+    SELECT email INTO v_email FROM users WHERE id = v_asg.user_id;
+    UPDATE assignments SET state = 'declined', ended_at = now(), end_reason = p_reason WHERE id = p_asg;
+    PERFORM gen_audit(p_by, 'assignment.decline', v_app.tracking, p_reason, v_email);
+    SELECT b.user_id, b.affinity INTO v_new, affinity FROM gen_best_reviewer(v_app.id) b;
+    IF v_new IS NOT NULL THEN
+        INSERT INTO assignments (run_id, call_id, application_id, user_id, affinity, origin, replaces)
+        VALUES (v_asg.run_id, v_app.call_id, v_app.id, v_new, affinity, 'replacement', p_asg);
+        SELECT email INTO replacement FROM users WHERE id = v_new;
+        PERFORM gen_audit('system', 'assignment.replace', v_app.tracking, 'replaces ' || v_email, replacement);
+        PERFORM gen_notify('assignment', replacement, 'Nouveau dossier à évaluer : ' || v_app.tracking,
+                           'Le dossier ' || v_app.tracking || ' « ' || v_app.title || ' » vous est confié '
+                           || 'en remplacement d''un évaluateur qui s''est désisté.');
+    ELSE
+        PERFORM gen_audit('system', 'assignment.unfilled', v_app.tracking,
+                          'no reviewer left for the seat of ' || v_email, '');
+    END IF;
+END $$;
 
 -- A refusal now says which conflict it is (code), so two 409s can differ.
 DROP FUNCTION gen_decline(bigint, text, text);
@@ -21,8 +56,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_asg   assignments%ROWTYPE;
     v_app   applications%ROWTYPE;
-    v_email text;
-    v_new   bigint;
 BEGIN
     SELECT * INTO v_app FROM applications WHERE tracking = p_tracking FOR UPDATE;
     IF NOT FOUND THEN
@@ -43,22 +76,89 @@ BEGIN
     IF EXISTS (SELECT 1 FROM reviews WHERE application_id = v_app.id AND user_id = p_user) THEN
         status := 422; RETURN;   -- a submitted review cannot be declined
     END IF;
-    SELECT email INTO v_email FROM users WHERE id = p_user;
-    UPDATE assignments SET state = 'declined', ended_at = now(), end_reason = p_reason WHERE id = v_asg.id;
-    PERFORM gen_audit('user:' || v_email, 'assignment.decline', p_tracking, p_reason, '');
-    SELECT b.user_id, b.affinity INTO v_new, affinity FROM gen_best_reviewer(v_app.id) b;
-    IF v_new IS NOT NULL THEN
-        INSERT INTO assignments (run_id, call_id, application_id, user_id, affinity, origin, replaces)
-        VALUES (v_asg.run_id, v_app.call_id, v_app.id, v_new, affinity, 'replacement', v_asg.id);
-        SELECT email INTO replacement FROM users WHERE id = v_new;
-        PERFORM gen_audit('system', 'assignment.replace', p_tracking, 'replaces ' || v_email, replacement);
-        PERFORM gen_notify('assignment', replacement, 'Nouveau dossier à évaluer : ' || p_tracking,
-                           'Le dossier ' || p_tracking || ' « ' || v_app.title || ' » vous est confié '
-                           || 'en remplacement d''un évaluateur qui s''est désisté.');
-    ELSE
-        PERFORM gen_audit('system', 'assignment.unfilled', p_tracking, 'no reviewer left for the seat of ' || v_email, '');
-    END IF;
+    SELECT s.replacement, s.affinity INTO replacement, affinity
+      FROM gen_seat_replace(v_asg.id, 'user:' || (SELECT email FROM users WHERE id = p_user), p_reason) s;
     status := 200;
+END $$;
+
+-- A declared conflict. Returns 201, 200 (already declared) or 404 (no such
+-- reviewer). The reviewer's active seats on dossiers of that organisation
+-- still open to review, where no review was submitted, are ended and
+-- replaced at once (a submitted review stays on record).
+CREATE OR REPLACE FUNCTION gen_conflict_declare(p_actor bigint, p_reviewer text, p_siret text, p_reason text)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    v_user bigint;
+    v_id   bigint;
+    v_by   text := 'user:' || (SELECT email FROM users WHERE id = p_actor);
+    seat   record;
+BEGIN
+    SELECT u.id INTO v_user FROM users u JOIN reviewers rv ON rv.user_id = u.id WHERE u.email = p_reviewer;
+    IF NOT FOUND THEN
+        RETURN 404;
+    END IF;
+    INSERT INTO conflicts (user_id, siret, source, reason, created_by)
+    VALUES (v_user, p_siret, 'declared', p_reason, v_by)
+    ON CONFLICT DO NOTHING RETURNING id INTO v_id;
+    IF v_id IS NULL THEN
+        RETURN 200;
+    END IF;
+    PERFORM gen_audit(v_by, 'conflict.declare', p_reviewer, p_reason, p_siret);
+    FOR seat IN SELECT x.id FROM assignments x JOIN applications a ON a.id = x.application_id
+              WHERE x.user_id = v_user AND x.state = 'active' AND a.siret = p_siret
+                AND a.state IN ('in-review', 'reviewed')
+                AND NOT EXISTS (SELECT 1 FROM reviews rv WHERE rv.application_id = a.id AND rv.user_id = v_user)
+              ORDER BY a.id FOR UPDATE OF x, a LOOP
+        PERFORM gen_seat_replace(seat.id, v_by, 'conflict of interest declared: ' || p_reason);
+    END LOOP;
+    RETURN 201;
+END $$;
+
+-- A review by an assigned reviewer (created or replaced). Status: 201/200,
+-- 404 never assigned, 403 conflicted (also once the conflict ended the
+-- seat), 404 seat ended otherwise, 409 already decided.
+CREATE OR REPLACE FUNCTION gen_review_put(p_user bigint, p_tracking text, p_rec text, p_conf int, p_scores jsonb,
+                               p_comment text, p_feedback text, p_document bytea)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    v_app    applications%ROWTYPE;
+    v_email  text;
+    v_status int := 201;
+    v_seats  int;
+    v_done   int;
+BEGIN
+    SELECT * INTO v_app FROM applications WHERE tracking = p_tracking FOR UPDATE;
+    IF NOT FOUND OR NOT EXISTS (SELECT 1 FROM assignments WHERE application_id = v_app.id
+                                   AND user_id = p_user) THEN
+        RETURN 404;
+    END IF;
+    IF gen_conflicted(p_user, v_app.siret) THEN
+        RETURN 403;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM assignments WHERE application_id = v_app.id
+                      AND user_id = p_user AND state = 'active') THEN
+        RETURN 404;
+    END IF;
+    IF v_app.state NOT IN ('in-review', 'reviewed') THEN
+        RETURN 409;
+    END IF;
+    SELECT email INTO v_email FROM users WHERE id = p_user;
+    INSERT INTO reviews (application_id, user_id, recommendation, confidence, scores, comment, feedback, document)
+    VALUES (v_app.id, p_user, p_rec, p_conf, p_scores, p_comment, p_feedback, p_document)
+    ON CONFLICT (application_id, user_id) DO UPDATE SET recommendation = EXCLUDED.recommendation,
+        confidence = EXCLUDED.confidence, scores = EXCLUDED.scores, comment = EXCLUDED.comment,
+        feedback = EXCLUDED.feedback, document = EXCLUDED.document, version = reviews.version + 1,
+        submitted_at = now()
+    RETURNING CASE WHEN version = 1 THEN 201 ELSE 200 END INTO v_status;
+    PERFORM gen_audit('user:' || v_email, 'review.submit', p_tracking, p_rec, p_scores::text);
+    SELECT count(*) INTO v_seats FROM assignments WHERE application_id = v_app.id AND state = 'active';
+    SELECT count(*) INTO v_done FROM assignments a JOIN reviews r
+        ON r.application_id = a.application_id AND r.user_id = a.user_id
+     WHERE a.application_id = v_app.id AND a.state = 'active';
+    IF v_app.state = 'in-review' AND v_done >= v_seats THEN
+        PERFORM gen_app_transition(v_app.id, 'reviewed', 'system', 'all ' || v_seats || ' reviews submitted');
+    END IF;
+    RETURN v_status;
 END $$;
 
 DROP FUNCTION gen_undo_run(bigint, bigint);

@@ -255,6 +255,14 @@ def test_conflict_found_after_assignment_blocks_the_review(env):
     rev = env["by_app"][tC][-1]
     doc = f'<conflict xmlns="{NS}"><reviewer>{rev}</reviewer><siret>{SIRET_C}</siret><reason>Lien familial</reason></conflict>'.encode()
     assert requests.post(url + "/api/v1/conflicts", data=doc, headers=staff(env)).status_code == 201
+    # never a conflicted active pair: the seat ends and goes to a replacement at once
+    seats = sql(env["db"], "SELECT u.email, x.state, x.origin FROM assignments x JOIN users u ON u.id = x.user_id "
+                           "JOIN applications a ON a.id = x.application_id WHERE a.tracking = %s ORDER BY x.id", (tC,))
+    assert (rev, "declined", "optimiser") in seats, seats
+    active = [e for e, st, _ in seats if st == "active"]
+    assert rev not in active and len(active) == 2, seats
+    assert sql(env["db"], "SELECT count(*) FROM audit_log WHERE action = 'assignment.decline' AND subject = %s "
+                          "AND reason LIKE 'conflict of interest declared%%'", (tC,))[0][0] == 1
     p = problem(requests.put(f"{url}/api/v1/reviews/{tC}", data=review_doc(), headers=xml_headers(env[rev])), 403)
     assert p["type"].endswith("/conflict-of-interest")
     # and the dossier is no longer visible to them
