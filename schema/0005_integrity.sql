@@ -9,7 +9,12 @@
 -- * an assignment run cannot be undone once a dossier of it is decided;
 -- * a conflict declared while the reviewer holds a seat on a dossier of
 --   that organisation (no review submitted yet) ends the seat and gives it
---   to a replacement, as a decline does: never a conflicted active pair.
+--   to a replacement, as a decline does: never a conflicted active pair;
+-- * login throttling no longer lets anyone lock an account out: 5 failures
+--   block that account from that address only; the account as a whole
+--   only after 50 failures from anywhere (a distributed guess); 30 from
+--   one address block that address. Behind a reverse proxy the address is
+--   the client's (trusted-proxies), not the proxy's.
 
 -- Cents as euros with two decimals, for messages.
 CREATE FUNCTION gen_money(p_cents text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
@@ -285,3 +290,30 @@ BEGIN
     END LOOP;
     RETURN jsonb_build_object('status', 200, 'errors', '[]'::jsonb, 'decided', jsonb_array_length(p_items));
 END $$;
+
+-- Seconds to wait before another attempt (0: go ahead): the longest of the
+-- three windows that is full.
+CREATE OR REPLACE FUNCTION gen_login_wait(p_email text, p_addr text) RETURNS int LANGUAGE sql STABLE AS $$
+    SELECT coalesce(max(w), 0) FROM (
+        SELECT CASE WHEN count(*) >= lim THEN
+                 ceil(extract(epoch FROM min(at) + interval '15 minutes' - now()))::int END AS w
+          FROM (VALUES ('pair:' || lower(p_email) || '|' || p_addr, 5),
+                       ('account:' || lower(p_email), 50),
+                       ('address:' || p_addr, 30)) k(key, lim)
+          CROSS JOIN LATERAL (SELECT at FROM login_failures f WHERE f.key = k.key
+                                AND at > now() - interval '15 minutes' ORDER BY at DESC LIMIT k.lim) f
+         GROUP BY k.key, k.lim) x
+$$;
+
+CREATE OR REPLACE FUNCTION gen_login_failed(p_email text, p_addr text) RETURNS void LANGUAGE sql AS $$
+    DELETE FROM login_failures WHERE at < now() - interval '1 hour';
+    INSERT INTO login_failures (key) VALUES ('pair:' || lower(p_email) || '|' || p_addr),
+        ('account:' || lower(p_email)), ('address:' || p_addr);
+$$;
+
+-- A successful login forgets its own failures (this account from this
+-- address) and the account's count; the address keeps its count.
+CREATE FUNCTION gen_login_succeeded(p_email text, p_addr text) RETURNS void LANGUAGE sql AS $$
+    DELETE FROM login_failures WHERE key IN ('pair:' || lower(p_email) || '|' || p_addr,
+                                             'account:' || lower(p_email));
+$$;

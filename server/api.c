@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -42,9 +43,8 @@ const struct db_stmt app_statements[] = {
 	{ "session_create",
 	  "WITH s AS (INSERT INTO sessions (token_hash, user_id, expires_at) "
 	  "           VALUES ($1, $2, now() + make_interval(hours => $3::int)) RETURNING user_id), "
-	  "     c AS (DELETE FROM login_failures WHERE key = 'account:' || "
-	  "           (SELECT email FROM users WHERE id = $2::bigint)) "
-	  "SELECT u.role, u.email FROM users u JOIN s ON s.user_id = u.id", 3 },
+	  "     c AS (SELECT gen_login_succeeded((SELECT email FROM users WHERE id = $2::bigint), $4)) "
+	  "SELECT u.role, u.email FROM users u JOIN s ON s.user_id = u.id, c", 4 },
 	{ "session_delete", "DELETE FROM sessions WHERE token_hash = $1", 1 },
 	{ "call_create",
 	  "SELECT gen_create_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)", 16 },
@@ -430,9 +430,9 @@ on_password_checked(void *arg, int ok)
 	char uid[24], hours[16];
 	snprintf(uid, sizeof uid, "%lld", (long long)s->user_id);
 	snprintf(hours, sizeof hours, "%d", q->app->cfg->session_hours);
-	const char *values[3] = { (const char *)digest, uid, hours };
-	int lengths[3] = { 32, -1, -1 };
-	req_query(q, "session_create", 3, values, lengths, on_session_created);
+	const char *values[4] = { (const char *)digest, uid, hours, s->addr };
+	int lengths[4] = { 32, -1, -1, -1 };
+	req_query(q, "session_create", 4, values, lengths, on_session_created);
 }
 
 static void
@@ -523,9 +523,15 @@ h_login(struct req *q)
 	struct evhttp_connection *c = evhttp_request_get_connection(q->r);
 	char *host = NULL;
 	ev_uint16_t port;
+	const char *xff = NULL;
 	if (c != NULL)
 		evhttp_connection_get_peer(c, &host, &port);
-	snprintf(s->addr, sizeof s->addr, "%s", host ? host : "unknown");
+	/* The last X-Forwarded-For header is the one the proxy added. */
+	for (struct evkeyval *h = TAILQ_FIRST(evhttp_request_get_input_headers(q->r)); h != NULL;
+	     h = TAILQ_NEXT(h, next))
+		if (strcasecmp(h->key, "X-Forwarded-For") == 0)
+			xff = h->value;
+	websec_client_addr(host, xff, q->app->cfg->trusted_proxies, s->addr, sizeof s->addr);
 	const char *values[2] = { s->email, s->addr };
 	req_query(q, "login_lookup", 2, values, NULL, on_login_lookup);
 }

@@ -66,6 +66,8 @@ static const struct cfg_entry table[] = {
 	  "HMAC key turning learner refs into pseudonyms (created if absent; keep it outside the database)" },
 	{ "hash-threads", T_INT, S(hash_threads), "2", 1, 64, CFG_SERVER,
 	  "threads per process hashing passwords off the event loop" },
+	{ "trusted-proxies", T_STR, S(trusted_proxies), "", 0, 0, CFG_SERVER,
+	  "reverse proxies (IP addresses, comma-separated) whose X-Forwarded-For names the client" },
 	{ "session-hours", T_INT, S(session_hours), "8", 1, 720, CFG_SERVER,
 	  "lifetime of a login session" },
 	{ "pbkdf2-iterations", T_INT, S(pbkdf2_iterations), "600000", 1000, 100000000, CFG_SERVER | CFG_CTL,

@@ -34,6 +34,7 @@ struct gen_config {
 	char *tls_cert;          /* TLS is on when both are set */
 	char *tls_key;
 	int hsts_seconds;
+	char *trusted_proxies;   /* "" when none */
 	char *receipt_key;
 	char *pseudonym_key;
 	int hash_threads;

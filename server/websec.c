@@ -1,6 +1,7 @@
 /* websec.c - see websec.h. */
 #include "websec.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,47 @@ websec_form_field(const char *body, size_t len, const char *name, char *out, siz
 		return 1;
 	}
 	return 0;
+}
+
+/* 1 when the list `set` (commas or spaces) holds `addr` exactly. */
+static int
+addr_listed(const char *set, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	while (*set) {
+		size_t len;
+		set += strspn(set, ", \t");
+		len = strcspn(set, ", \t");
+		if (len == n && len > 0 && strncmp(set, addr, n) == 0)
+			return 1;
+		set += len;
+	}
+	return 0;
+}
+
+void
+websec_client_addr(const char *peer, const char *xff, const char *trusted,
+    char *out, size_t outlen)
+{
+	const char *last;
+	char ip[INET6_ADDRSTRLEN];
+	unsigned char bin[sizeof(struct in6_addr)];
+	size_t len;
+
+	snprintf(out, outlen, "%s", peer ? peer : "unknown");
+	if (peer == NULL || xff == NULL || trusted == NULL || !addr_listed(trusted, peer))
+		return;
+	last = strrchr(xff, ',');
+	last = last ? last + 1 : xff;
+	last += strspn(last, " \t");
+	len = strcspn(last, " \t");
+	if (len == 0 || len >= sizeof ip || last[len + strspn(last + len, " \t")] != '\0')
+		return;
+	memcpy(ip, last, len);
+	ip[len] = '\0';
+	if (inet_pton(AF_INET, ip, bin) == 1 || inet_pton(AF_INET6, ip, bin) == 1)
+		snprintf(out, outlen, "%s", ip);
 }
 
 int

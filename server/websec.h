@@ -103,6 +103,14 @@ int websec_form_field(const char *body, size_t len, const char *name,
  * site (an open redirect) or break the Location header. */
 int websec_local_path(const char *s);
 
+/** The client's address into out: the TCP peer's, unless the peer is one
+ * of `trusted` (reverse proxies: IP addresses separated by commas or
+ * spaces) and `xff` (the last X-Forwarded-For header, NULL if none) ends
+ * in an IP address: the one that proxy appended. Entries before it were
+ * written by the client and are never believed. */
+void websec_client_addr(const char *peer, const char *xff, const char *trusted,
+    char *out, size_t outlen);
+
 /** The request facts the checks need (NULL: header absent). */
 struct websec_request {
 	int tls;                  /* the server speaks TLS */

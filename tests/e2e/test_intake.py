@@ -8,7 +8,7 @@ import re
 import pytest
 import requests
 
-from conftest import genctl, sql, wait_for
+from conftest import Server, genctl, sql, wait_for
 from gen import (SIRET_A, SIRET_B, application, auth, call_doc, parse_receipt, problem,
                  verify_receipt, xml_headers, account, example)
 
@@ -346,6 +346,39 @@ def test_login_throttling(env):
                                     "password": "correct horse battery"}).status_code == 200
     # no clear password or e-mail leaks into the throttling table beyond the account key
     assert sql(env["db"], "SELECT count(*) FROM login_failures WHERE key LIKE '%%devine%%'")[0][0] == 0
+
+
+def test_login_throttling_cannot_lock_an_account_out(database, tmpdir_module):
+    """Behind a trusted reverse proxy, failures count per client address
+    (the last X-Forwarded-For entry, the one the proxy appended): five bad
+    passwords from one client block that account from that client only;
+    the account as a whole only after 50 failures from anywhere; 30 from
+    one client block that client. Without the setting the header is
+    ignored (covered by the test above, all from the TCP peer)."""
+    account(database, "target@orga.test", "provider", SIRET_B, password="mot de passe juste", org="Cible")
+    with Server(database, tmpdir_module, extra=("--trusted-proxies", "127.0.0.1")) as srv:
+        url = srv.url + "/api/v1/session"
+
+        def login(password, client, email="target@orga.test"):
+            return requests.post(url, data={"email": email, "password": password},
+                                 headers={"X-Forwarded-For": client})
+
+        for _ in range(5):
+            problem(login("faux", "203.0.113.66"), 401)
+        problem(login("mot de passe juste", "203.0.113.66"), 429)
+        # a forged earlier entry does not change who the client is
+        problem(login("mot de passe juste", "198.51.100.1, 203.0.113.66"), 429)
+        # the owner, elsewhere, logs in
+        assert login("mot de passe juste", "198.51.100.20").status_code == 200
+        # one client guessing many accounts is stopped at 30 failures
+        for i in range(30):
+            problem(login("faux", "203.0.113.77", email=f"nobody{i}@x.test"), 401)
+        problem(login("mot de passe juste", "203.0.113.77"), 429)
+        # a distributed guess (50 failures from 50 clients) blocks the account
+        for i in range(50):
+            problem(login("faux", f"192.0.2.{i + 1}"), 401)
+        problem(login("mot de passe juste", "198.51.100.21"), 429)
+        assert sql(database, "SELECT count(*) FROM login_failures WHERE key LIKE 'pair:target@orga.test|%%'")[0][0] == 55
 
 
 def test_security_headers(env):

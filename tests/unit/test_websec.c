@@ -280,6 +280,40 @@ login_verdicts(void)
 	CHECK_EQ_STR(websec_verdict_name(WEBSEC_BAD_TOKEN), "bad-token");
 }
 
+static void
+client_addresses(void)
+{
+	static const struct {
+		const char *peer, *xff, *trusted, *want;
+	} cases[] = {
+		/* no trusted proxy: the peer, whatever the header says */
+		{ "203.0.113.9", "198.51.100.1", "", "203.0.113.9" },
+		{ "10.0.0.5", "198.51.100.1", NULL, "10.0.0.5" },
+		/* a peer not in the list */
+		{ "10.0.0.6", "198.51.100.1", "10.0.0.5", "10.0.0.6" },
+		/* the trusted proxy: the entry it appended, the last */
+		{ "10.0.0.5", "198.51.100.1", "10.0.0.5", "198.51.100.1" },
+		{ "10.0.0.5", "1.2.3.4, 198.51.100.1", "127.0.0.1, 10.0.0.5", "198.51.100.1" },
+		{ "10.0.0.5", "1.2.3.4,198.51.100.1 ", "10.0.0.5", "198.51.100.1" },
+		{ "::1", "2001:db8::7", "::1", "2001:db8::7" },
+		/* no header, or a last entry that is not an address: the peer */
+		{ "10.0.0.5", NULL, "10.0.0.5", "10.0.0.5" },
+		{ "10.0.0.5", "198.51.100.1, unknown", "10.0.0.5", "10.0.0.5" },
+		{ "10.0.0.5", "198.51.100.1, ", "10.0.0.5", "10.0.0.5" },
+		{ "10.0.0.5", "999.1.1.1", "10.0.0.5", "10.0.0.5" },
+		{ "10.0.0.5", "198.51.100.1 x", "10.0.0.5", "10.0.0.5" },
+		/* a list entry must match whole */
+		{ "10.0.0.5", "198.51.100.1", "10.0.0.50", "10.0.0.5" },
+		{ NULL, "198.51.100.1", "10.0.0.5", "unknown" },
+	};
+	char out[64];
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		websec_client_addr(cases[i].peer, cases[i].xff, cases[i].trusted, out, sizeof out);
+		CHECK_EQ_STR(out, cases[i].want);
+	}
+}
+
 UNIT_MAIN("websec",
     UNIT_CASE(session_token),
     UNIT_CASE(cookies),
@@ -289,4 +323,5 @@ UNIT_MAIN("websec",
     UNIT_CASE(form_fields),
     UNIT_CASE(local_paths),
     UNIT_CASE(session_verdicts),
-    UNIT_CASE(login_verdicts))
+    UNIT_CASE(login_verdicts),
+    UNIT_CASE(client_addresses))
