@@ -14,7 +14,9 @@
 --   block that account from that address only; the account as a whole
 --   only after 50 failures from anywhere (a distributed guess); 30 from
 --   one address block that address. Behind a reverse proxy the address is
---   the client's (trusted-proxies), not the proxy's.
+--   the client's (trusted-proxies), not the proxy's;
+-- * a reviewer who declined a dossier (or whose seat a conflict ended) no
+--   longer reads it: DESIGN §3 gives it to the assigned reviewers.
 
 -- Cents as euros with two decimals, for messages.
 CREATE FUNCTION gen_money(p_cents text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
@@ -317,3 +319,37 @@ CREATE FUNCTION gen_login_succeeded(p_email text, p_addr text) RETURNS void LANG
     DELETE FROM login_failures WHERE key IN ('pair:' || lower(p_email) || '|' || p_addr,
                                              'account:' || lower(p_email));
 $$;
+
+-- Who may read an application: its owner, staff, and reviewers with an
+-- active seat on it who are not conflicted.
+CREATE OR REPLACE FUNCTION gen_application_view(p_tracking text, p_user bigint, OUT visible boolean, OUT body text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_role  text;
+    v_siret text;
+    v_app   applications%ROWTYPE;
+    v_json  jsonb;
+BEGIN
+    SELECT role, siret INTO v_role, v_siret FROM users WHERE id = p_user;
+    SELECT * INTO v_app FROM applications WHERE tracking = p_tracking;
+    visible := v_app.id IS NOT NULL AND (
+        v_role = 'staff' OR
+        (v_role = 'provider' AND v_app.siret = v_siret) OR
+        (v_role = 'reviewer' AND EXISTS (SELECT 1 FROM assignments WHERE application_id = v_app.id
+             AND user_id = p_user AND state = 'active')
+             AND NOT gen_conflicted(p_user, v_app.siret)));
+    IF NOT visible THEN
+        RETURN;
+    END IF;
+    SELECT json::jsonb INTO v_json FROM application_json WHERE id = v_app.id;
+    IF EXISTS (SELECT 1 FROM decisions WHERE application_id = v_app.id) THEN
+        v_json := v_json || jsonb_build_object('decision',
+            (SELECT jsonb_build_object('outcome', outcome, 'amount', CASE WHEN amount_cents IS NULL THEN NULL
+                     ELSE (amount_cents / 100.0)::numeric(14,2) END, 'rationale', rationale,
+                     'decidedAt', gen_utc_text(decided_at))
+               FROM decisions WHERE application_id = v_app.id),
+            'feedback', (SELECT coalesce(jsonb_agg(feedback ORDER BY submitted_at), '[]') FROM reviews
+                          WHERE application_id = v_app.id AND feedback <> ''));
+    END IF;
+    body := v_json::text;
+END $$;

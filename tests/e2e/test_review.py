@@ -242,6 +242,9 @@ def test_decline_replacement(env):
     rep = r.json()["replacement"]
     assert rep not in (None, r1, R6) and rep not in env["by_app"][tB]
     problem(requests.post(f"{url}/api/v1/reviews/{tB}/decline", headers=auth(env[r1])), 409)
+    # no longer assigned: the dossier is no longer theirs to read; the replacement reads it
+    problem(requests.get(f"{url}/api/v1/applications/{tB}", headers=auth(env[r1])), 404)
+    assert requests.get(f"{url}/api/v1/applications/{tB}", headers=auth(env[rep])).status_code == 200
     after = requests.get(url + "/api/v1/calls/AAP-REV/assignments", headers=auth(env["staff"])).json()
     others_after = sorted((x["application"], x["reviewer"]) for x in after["assignments"]
                           if x["state"] == "active" and x["application"] != tB)
