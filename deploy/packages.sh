@@ -2,7 +2,7 @@
 # deploy/packages.sh - install the Debian packages the build, make run and
 # make test need, if any is missing. Runs apt-get only when something is.
 set -euo pipefail
-need=(build-essential pkg-config libevent-dev libpq-dev libxml2-dev libssl-dev libhttp-parser-dev libcurl4-openssl-dev
+need=(build-essential pkg-config libevent-dev libpq-dev libxml2-dev libssl-dev libcurl4-openssl-dev
       postgresql postgresql-contrib curl openssl procps python3 python3-pytest python3-psycopg2 python3-requests python3-websocket chromium
       ${EXTRA_PACKAGES:-})
 missing=()
