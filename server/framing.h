@@ -5,7 +5,9 @@
  * colon, NUL in header values, HTTP/1.10, duplicate Host), waits for a
  * declared body it will refuse, and writes its own errors as HTML. Each
  * connection therefore reads through a bufferevent filter that runs the
- * well-known http-parser (Node's former parser, strict mode) over the bytes,
+ * well-known http-parser (Node's former parser, vendored in
+ * server/third_party/http_parser and built in strict mode, with a local
+ * patch for chunk extensions and the request line) over the bytes,
  * holds each request until it is complete and valid, and only then hands
  * evhttp a canonical copy of it (request line, header lines, body with its
  * Content-Length: no chunked coding, no trailers). It enforces the header and body limits as soon as a request

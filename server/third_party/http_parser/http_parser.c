@@ -338,6 +338,7 @@ enum state
   , s_chunk_size_start
   , s_chunk_size
   , s_chunk_parameters
+  , s_chunk_size_ows /* gen local patch: see README.md */
   , s_chunk_size_almost_done
 
   , s_headers_almost_done
@@ -1023,7 +1024,11 @@ reexecute:
 
       case s_req_spaces_before_url:
       {
-        if (ch == ' ') break;
+        /* gen local patch: one SP only between method and target. */
+        if (ch == ' ') {
+          SET_ERRNO(HPE_INVALID_URL);
+          goto error;
+        }
 
         MARK(url);
         if (parser->method == HTTP_CONNECT) {
@@ -1097,7 +1102,9 @@ reexecute:
       case s_req_http_start:
         switch (ch) {
           case ' ':
-            break;
+            /* gen local patch: one SP only between target and version. */
+            SET_ERRNO(HPE_INVALID_CONSTANT);
+            goto error;
           case 'H':
             UPDATE_STATE(s_req_http_H);
             break;
@@ -2030,8 +2037,14 @@ reexecute:
         unhex_val = unhex[(unsigned char)ch];
 
         if (unhex_val == -1) {
-          if (ch == ';' || ch == ' ') {
+          /* gen local patch: chunk-ext starts with ';', after optional
+           * whitespace (RFC 9112 7.1.1); "5 anything" is no size. */
+          if (ch == ';') {
             UPDATE_STATE(s_chunk_parameters);
+            break;
+          }
+          if (ch == ' ' || ch == '\t') {
+            UPDATE_STATE(s_chunk_size_ows);
             break;
           }
 
@@ -2053,6 +2066,18 @@ reexecute:
         break;
       }
 
+      case s_chunk_size_ows: /* gen local patch, see s_chunk_size */
+        assert(parser->flags & F_CHUNKED);
+        if (ch == ' ' || ch == '\t') {
+          break;
+        }
+        if (ch == ';') {
+          UPDATE_STATE(s_chunk_parameters);
+          break;
+        }
+        SET_ERRNO(HPE_INVALID_CHUNK_SIZE);
+        goto error;
+
       case s_chunk_parameters:
       {
         assert(parser->flags & F_CHUNKED);
@@ -2060,6 +2085,13 @@ reexecute:
         if (ch == CR) {
           UPDATE_STATE(s_chunk_size_almost_done);
           break;
+        }
+        /* gen local patch: the extension ends at CR only, so a control
+         * character in it (bare LF, NUL, DEL; HTAB is allowed) would let
+         * a front end that ends the line at LF read other chunks. */
+        if (((unsigned char)ch < 0x20 && ch != '\t') || ch == 0x7f) {
+          SET_ERRNO(HPE_INVALID_CHUNK_SIZE);
+          goto error;
         }
         break;
       }
