@@ -57,7 +57,7 @@ static long live;       /* connections open in this process */
 static unsigned long closed; /* connections closed since start */
 
 /* Which header the parser is in, for the few the filter checks. */
-enum hdr { H_OTHER, H_HOST, H_TE, H_CL, H_EXPECT };
+enum hdr { H_OTHER, H_HOST, H_TE, H_CL, H_EXPECT, H_CONNECTION };
 
 /* A TLS connection's states. Answers leave encrypted only when UP; a
  * client that spoke plain HTTP to the port gets its one answer in clear;
@@ -79,6 +79,7 @@ struct conn {
 	struct event *wev;          /* socket writable, to finish a reply */
 	size_t head_bytes, body_bytes;
 	int in_message, headers_done, message_done, failed, fail_code;
+	int last;                   /* a request with Connection: close was handed */
 	char field[24];             /* current header name (lower case, truncated) */
 	size_t field_len;
 	int field_overflow, in_value;
@@ -138,6 +139,8 @@ header_named(struct conn *c)
 	} else if (strcmp(c->field, "content-length") == 0) {
 		c->hdr = H_CL;
 		c->cl_len = 0;
+	} else if (strcmp(c->field, "connection") == 0) {
+		c->hdr = H_CONNECTION;
 	} else if (strcmp(c->field, "expect") == 0) {
 		c->hdr = H_EXPECT;
 		c->expects++;
@@ -250,9 +253,10 @@ on_header_value(http_parser *p, const char *at, size_t n)
 		/* Transfer-Encoding goes: evhttp gets the decoded body with
 		 * its length. Expect goes: it is answered here (evhttp would
 		 * refuse an empty one with its own HTML 417). So do trailer
-		 * fields (after the headers), and the length of a body
-		 * evhttp will not read (HEAD, see on_message_complete). */
-		c->skip_header = c->hdr == H_TE || c->hdr == H_EXPECT || c->headers_done ||
+		 * fields (after the headers), the length of a body evhttp
+		 * will not read (HEAD, see on_message_complete), and
+		 * Connection, rebuilt from its tokens. */
+		c->skip_header = c->hdr == H_TE || c->hdr == H_EXPECT || c->hdr == H_CONNECTION || c->headers_done ||
 		    (c->hdr == H_CL && p->method == HTTP_HEAD);
 		if (!c->skip_header) {
 			evbuffer_add_buffer(c->head, c->name);
@@ -373,6 +377,15 @@ on_message_complete(http_parser *p)
 	evbuffer_add_buffer(c->pending, c->url);
 	evbuffer_add_printf(c->pending, " HTTP/%d.%d\r\n", p->http_major, p->http_minor);
 	evbuffer_add_buffer(c->pending, c->head);
+	/* evhttp closes only on the exact value "close" of the first
+	 * Connection header, but the close token anywhere in any of them
+	 * makes this request the last (RFC 9112 §9.6): it gets exactly that,
+	 * and the filter reads nothing after it (parse). */
+	c->last = (p->flags & F_CONNECTION_CLOSE) || !http_should_keep_alive(p);
+	if (c->last)
+		evbuffer_add(c->pending, "Connection: close\r\n", 19);
+	else if (p->flags & F_CONNECTION_KEEP_ALIVE)
+		evbuffer_add(c->pending, "Connection: keep-alive\r\n", 24);
 	/* evhttp 2.1.12 never reads the body of a HEAD request: passed on,
 	 * it would be read as the next request, unchecked (smuggling). */
 	if (p->method == HTTP_HEAD)
@@ -611,11 +624,13 @@ parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
 			/* `dst` is the input that evhttp reads: the whole request. */
 			evbuffer_add_buffer(dst, c->pending);
 			c->handed++;
+			if (c->last)
+				break;
 		}
 		if (used == 0)
 			break;
 	}
-	if (c->failed)
+	if (c->failed || c->last)
 		evbuffer_drain(in, evbuffer_get_length(in));
 }
 
@@ -681,6 +696,10 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	if (c->ssl != NULL) {
 		tls_in(c, src);
 		src = c->clear;
+	}
+	if (c->last) { /* after Connection: close, nothing is read */
+		evbuffer_drain(src, evbuffer_get_length(src));
+		return BEV_OK;
 	}
 	parse(c, src, dst);
 	/* 100 Continue only when the body is still to come: sent for a body

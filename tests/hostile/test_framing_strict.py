@@ -6,10 +6,13 @@ Each refused case must get exactly one answer, 400 problem+json, and the
 connection closed: the request that a lenient parser would have found after
 the fault (a GET /healthz, answered 200) is never parsed."""
 import json
+import time
 
 import pytest
 
-from .common import exchange, login_form
+from gen import application
+
+from .common import exchange, login_form, nothing_stored
 
 NEXT = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -104,3 +107,35 @@ def test_request_line_takes_single_spaces(env, line):
     """request-line = method SP request-target SP HTTP-version (RFC 9112
     §3): a lenient front end may split it elsewhere."""
     refused_400(env, line + b"\r\nHost: x\r\n\r\n", repr(line))
+
+
+# ---- Connection: close in any form ----
+
+@pytest.mark.parametrize("conn", [b"TE, close", b"keep-alive\r\nConnection: close", b"close\r\nConnection: keep-alive",
+                                  b"CLOSE", b"upgrade ,  Close"],
+                         ids=["list", "second header", "first header", "upper case", "list with spaces"])
+def test_close_token_ends_the_connection(env, conn):
+    """The close token in any Connection header makes the request the last
+    one (RFC 9112 §9.6): it is answered with Connection: close, the
+    connection closes, and a pipelined submission after it is neither
+    stored nor answered."""
+    body = application("AAP-TEST", title="Pipelined after a close token")
+    second = (b"POST /api/v1/calls/AAP-TEST/applications HTTP/1.1\r\nHost: x\r\n"
+              b"Authorization: Bearer " + env["prov"].encode() + b"\r\nContent-Type: application/xml\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    with nothing_stored(env):
+        res = exchange(env, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: " + conn + b"\r\n\r\n" + second
+                       + NEXT, want=3)
+        time.sleep(0.2)
+    assert [r.status for r in res.responses] == [200], res.data[:600]
+    assert res.responses[0].headers["connection"].lower() == "close"
+    assert res.closed
+
+
+def test_http10_without_keep_alive_is_the_last(env):
+    res = exchange(env, b"GET /healthz HTTP/1.0\r\n\r\n" + NEXT, want=2)
+    assert [r.status for r in res.responses] == [200] and res.closed, res.data[:400]
+    res = exchange(env, b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                        b"GET /healthz HTTP/1.0\r\n\r\n" + NEXT, want=3)
+    assert [r.status for r in res.responses] == [200, 200] and res.closed, res.data[:400]
+
