@@ -217,8 +217,11 @@ static int
 on_header_field(http_parser *p, const char *at, size_t n)
 {
 	struct conn *c = conn_of(p);
+	/* A name may come in several calls (split across reads): the ": "
+	 * and CRLF of its line are counted once, with its first part. */
+	int first = c->in_value || evbuffer_get_length(c->name) == 0;
 
-	if (head_bytes(c, n + 4) != 0) /* with ": " and CRLF */
+	if (head_bytes(c, n + (first ? 4 : 0)) != 0)
 		return -1;
 	if (c->in_value)
 		header_done(c);

@@ -6,13 +6,14 @@ Each refused case must get exactly one answer, 400 problem+json, and the
 connection closed: the request that a lenient parser would have found after
 the fault (a GET /healthz, answered 200) is never parsed."""
 import json
+import socket
 import time
 
 import pytest
 
 from gen import application
 
-from .common import exchange, login_form, nothing_stored
+from .common import RAW_TIMEOUT, exchange, login_form, nothing_stored, parse_responses
 
 NEXT = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -139,3 +140,54 @@ def test_http10_without_keep_alive_is_the_last(env):
                         b"GET /healthz HTTP/1.0\r\n\r\n" + NEXT, want=3)
     assert [r.status for r in res.responses] == [200, 200] and res.closed, res.data[:400]
 
+
+# ---- the header limit counts what was sent, however it was split ----
+
+def header_block(size):
+    """GET /healthz whose headers count `size` bytes against the limit
+    (target, then each field name, value, ": " and CRLF), in 16 fields."""
+    names = [b"X-Field-Name-%02d" % i for i in range(15)]
+    used = len(b"/healthz") + len(b"Host") + len(b"x") + 4 + sum(len(n) + 4 for n in names)
+    pad = size - used
+    values = [b"v" * (pad // 15 + (1 if i < pad % 15 else 0)) for i in range(15)]
+    fields = [(b"Host", b"x")] + list(zip(names, values))
+    assert len(b"/healthz") + sum(len(n) + len(v) + 4 for n, v in fields) == size
+    return fields
+
+
+def send_split(env, fields):
+    """The request with each field name cut in two, every part its own
+    TCP segment; the answers, read until the server closes."""
+    s = socket.create_connection(("127.0.0.1", env["port"]), timeout=RAW_TIMEOUT)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        for name, value in fields:
+            s.sendall(name[:3])
+            time.sleep(0.02)
+            s.sendall(name[3:] + b": " + value + b"\r\n")
+            time.sleep(0.02)
+        s.sendall(b"Connection: close\r\n\r\n")
+        buf = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+    finally:
+        s.close()
+    return parse_responses(buf, True)
+
+
+def test_header_limit_counts_split_names_once(env):
+    """16 KiB of headers (the limit, less the Connection: close line sent
+    last) is accepted whether the field names come whole or cut across
+    segments; one byte more is 431 either way."""
+    limit = 16384 - len(b"Connection") - len(b"close") - 4
+    for size, status in ((limit, 200), (limit + 1, 431)):
+        fields = header_block(size)
+        whole = b"GET /healthz HTTP/1.1\r\n" + b"".join(n + b": " + v + b"\r\n" for n, v in fields) \
+            + b"Connection: close\r\n\r\n"
+        res = exchange(env, whole)
+        assert [r.status for r in res.responses] == [status], (size, res.data[:300])
+        assert [r.status for r in send_split(env, fields)] == [status], size
