@@ -52,6 +52,19 @@ static const struct failure {
 };
 
 #define INTERNAL_PREFIX "/.gen-framing/"
+
+/* Back-pressure. A client may pipeline requests and never read the
+ * answers: evhttp answers one request at a time and each answer waits for
+ * the client, while requests handed over pile up in evhttp's input (each
+ * rebuilt one in several 1 KB evbuffer chunks: 20 MB sent took 1.7 GB).
+ * So the filter hands no more requests while PIPELINE_MAX wait for their
+ * answer or PENDING_MAX bytes of them wait for evhttp, and the socket
+ * bufferevent stops reading once SOCKET_READ_MAX bytes wait for the
+ * filter: the client's TCP window closes. Each answer written resumes
+ * (framing_answered, on_resume). */
+#define PIPELINE_MAX 16
+#define PENDING_MAX (64 * 1024)
+#define SOCKET_READ_MAX (64 * 1024)
 static char secret[33]; /* per process: clients cannot forge internal paths */
 static long live;       /* connections open in this process */
 static unsigned long closed; /* connections closed since start */
@@ -80,6 +93,7 @@ struct conn {
 	size_t head_bytes, body_bytes;
 	int in_message, headers_done, message_done, failed, fail_code;
 	int last;                   /* a request with Connection: close was handed */
+	int throttled;              /* input left unread for back-pressure */
 	char field[24];             /* current header name (lower case, truncated) */
 	size_t field_len;
 	int field_overflow, in_value;
@@ -88,10 +102,11 @@ struct conn {
 	/* A client may close its sending side and still wait for answers.
 	 * evhttp 2.1.12 takes a read EOF as the end of the connection and
 	 * drops answers not yet written, so the EOF is held back while
-	 * requests handed to evhttp are not all answered (on_socket_event). */
+	 * requests handed to evhttp are not all answered, or while input
+	 * waits for them (on_socket_event). */
 	unsigned handed, answered;
 	short held_eof;
-	struct event *eof_ev;
+	struct event *resume_ev;    /* after an answer: read on, or the EOF */
 	bufferevent_data_cb sock_read, sock_write; /* the filter's callbacks */
 	bufferevent_event_cb sock_event;           /* on the socket bufferevent */
 	void *sock_arg;
@@ -597,7 +612,16 @@ broken:
 
 /* ---- the reading side ---- */
 
-/* Run the parser over `in`; whole valid requests, rebuilt, go to `dst`. */
+/* Whether the filter must hand no more requests for now. */
+static int
+backlogged(struct conn *c)
+{
+	return c->handed - c->answered >= PIPELINE_MAX ||
+	    evbuffer_get_length(bufferevent_get_input(c->filter)) >= PENDING_MAX;
+}
+
+/* Run the parser over `in`; whole valid requests, rebuilt, go to `dst`.
+ * What follows a request once backlogged stays in `in`. */
 static void
 parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
 {
@@ -629,6 +653,10 @@ parse(struct conn *c, struct evbuffer *in, struct evbuffer *dst)
 			c->handed++;
 			if (c->last)
 				break;
+			if (backlogged(c)) {
+				c->throttled = evbuffer_get_length(in) > 0;
+				break;
+			}
 		}
 		if (used == 0)
 			break;
@@ -695,6 +723,11 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	if (c->failed) {
 		evbuffer_drain(src, evbuffer_get_length(src));
 		return BEV_OK;
+	}
+	c->throttled = 0;
+	if (backlogged(c)) {
+		c->throttled = 1; /* the bytes wait in `src` (and c->clear) */
+		return BEV_NEED_MORE;
 	}
 	if (c->ssl != NULL) {
 		tls_in(c, src);
@@ -779,19 +812,25 @@ on_socket_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) && c->answered != c->handed) {
+	if ((what & BEV_EVENT_EOF) && (what & BEV_EVENT_READING) &&
+	    (c->answered != c->handed || c->throttled)) {
 		c->held_eof = what; /* the socket bufferevent stopped reading */
 		return;
 	}
 	socket_event(c, bev, what);
 }
 
+/* After an answer was written: parse what back-pressure left unread
+ * (through the socket bufferevent's read callback, so that evhttp hears of
+ * the requests handed), then pass on a held EOF once all is answered. */
 static void
-on_held_eof(evutil_socket_t fd, short what, void *arg)
+on_resume(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	if (filter_alive(c))
+	if (filter_alive(c) && c->throttled && !backlogged(c))
+		bufferevent_trigger(c->underlying, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+	if (filter_alive(c) && c->held_eof && !c->throttled && c->answered == c->handed)
 		socket_event(c, c->underlying, c->held_eof);
 }
 
@@ -809,8 +848,8 @@ framing_answered(struct bufferevent *bev)
 	struct conn *c = arg;
 	c->answered++;
 	/* Not from inside evhttp's completion: on the next turn. */
-	if (c->held_eof && c->answered == c->handed)
-		event_active(c->eof_ev, EV_TIMEOUT, 1);
+	if (c->throttled || (c->held_eof && c->answered == c->handed))
+		event_active(c->resume_ev, EV_TIMEOUT, 1);
 }
 
 static void
@@ -819,7 +858,7 @@ conn_free(void *arg)
 	struct conn *c = arg;
 
 	event_free(c->timer);
-	event_free(c->eof_ev);
+	event_free(c->resume_ev);
 	if (c->wev != NULL)
 		event_free(c->wev);
 	evbuffer_free(c->url);
@@ -885,7 +924,8 @@ make_bev(struct event_base *base, void *arg)
 	c->underlying = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	c->filter = bufferevent_filter_new(c->underlying, filter_in, filter_out,
 	    BEV_OPT_CLOSE_ON_FREE, conn_free, c);
-	c->eof_ev = event_new(base, -1, 0, on_held_eof, c);
+	c->resume_ev = event_new(base, -1, 0, on_resume, c);
+	bufferevent_setwatermark(c->underlying, EV_READ, 0, SOCKET_READ_MAX);
 	bufferevent_getcb(c->underlying, &c->sock_read, &c->sock_write, &c->sock_event, &c->sock_arg);
 	bufferevent_setcb(c->underlying, on_socket_read, on_socket_write, on_socket_event, c);
 	return c->filter;

@@ -6,14 +6,18 @@ Each refused case must get exactly one answer, 400 problem+json, and the
 connection closed: the request that a lenient parser would have found after
 the fault (a GET /healthz, answered 200) is never parsed."""
 import json
+import select
 import socket
+import ssl
 import time
 
 import pytest
+import requests
 
+from conftest import RSS_MEANINGFUL, Server
 from gen import application
 
-from .common import RAW_TIMEOUT, exchange, login_form, nothing_stored, parse_responses
+from .common import RAW_TIMEOUT, exchange, login_form, nothing_stored, parse_responses, rss_kb, server_pids
 
 NEXT = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -191,3 +195,128 @@ def test_header_limit_counts_split_names_once(env):
         res = exchange(env, whole)
         assert [r.status for r in res.responses] == [status], (size, res.data[:300])
         assert [r.status for r in send_split(env, fields)] == [status], size
+
+
+# ---- back-pressure: a client that pipelines and never reads ----
+
+FLOOD_BYTES = 20 * 1024 * 1024
+FLOOD_RSS_GROWTH_KB = 48 * 1024   # far below what buffering 20 MB would take
+
+
+@pytest.fixture(scope="module")
+def tls_server(database, tmpdir_module):
+    with Server(database, tmpdir_module, tls=True) as s:
+        yield s
+
+
+class Wire:
+    """One client connection whose socket is driven by hand (non-blocking,
+    so the test sees when the server stops reading); with TLS, OpenSSL runs
+    over memory BIOs, so a write the kernel refuses is just bytes kept."""
+
+    def __init__(self, port, cert=None):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # answers back up soon
+        self.sock.connect(("127.0.0.1", port))
+        self.tls = None
+        if cert:
+            self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            ctx = ssl.create_default_context(cafile=cert)
+            self.tls = ctx.wrap_bio(self.inc, self.out, server_hostname="localhost")
+            self.sock.settimeout(5)
+            while True:
+                try:
+                    self.tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    self.sock.sendall(self.out.read())
+                    self.inc.write(self.sock.recv(65536))
+            self.sock.sendall(self.out.read())
+        self.sock.setblocking(False)
+
+    def encode(self, data):
+        if self.tls is None:
+            return data
+        self.tls.write(data)
+        return self.out.read()
+
+    def flood(self, chunk, total, stall=2.0, during=None):
+        """Send `chunk` repeatedly, up to `total` bytes, until the server
+        has not read for `stall` seconds; `during` is called meanwhile.
+        Returns the plain bytes sent in full."""
+        sent, pending = 0, b""
+        while sent < total:
+            if not pending:
+                pending = self.encode(chunk)
+            _, w, _ = select.select([], [self.sock], [], stall)
+            if during:
+                during()
+            if not w:
+                break
+            n = self.sock.send(pending)
+            pending = pending[n:]
+            if not pending:
+                sent += len(chunk)
+        return sent
+
+    def read(self, want, timeout):
+        """Read until `want` whole answers or `timeout`; the answers."""
+        buf, deadline = b"", time.monotonic() + timeout
+        self.sock.settimeout(1)
+        while len(parse_responses(buf, False)) < want and time.monotonic() < deadline:
+            try:
+                data = self.sock.recv(65536)
+            except (socket.timeout, BlockingIOError):
+                continue
+            if not data:
+                break
+            if self.tls is None:
+                buf += data
+                continue
+            self.inc.write(data)
+            try:
+                while True:
+                    buf += self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                pass
+        return parse_responses(buf, False)
+
+    def close(self):
+        self.sock.close()
+
+
+def flood_stays_bounded(server, pids, verify):
+    """~20 MB of pipelined GET /healthz on one connection that reads
+    nothing: the server stops reading (TCP back-pressure) and its memory
+    stays bounded; once read, the answers are whole and in order, and
+    other clients are served meanwhile."""
+    base = rss_kb(pids)
+    peak = [base]
+    wire = Wire(server.port, server.cert)
+    try:
+        chunk = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 1000
+        sent = wire.flood(chunk, FLOOD_BYTES, during=lambda: peak.append(rss_kb(pids)))
+        time.sleep(0.5)
+        peak.append(rss_kb(pids))
+        print(f"flood: {sent} bytes sent, server RSS {base} kB -> {max(peak)} kB")
+        assert max(peak) - base < FLOOD_RSS_GROWTH_KB, (
+            f"server RSS {base} kB -> {max(peak)} kB after {sent} bytes pipelined to a client that reads nothing")
+        r = requests.get(server.url + "/healthz", timeout=5, verify=verify)
+        assert r.status_code == 200 and r.text == "ok\n"
+        answers = wire.read(2000, timeout=30)
+        assert len(answers) >= 2000, len(answers)
+        assert all(a.status == 200 and a.body == b"ok\n" for a in answers)
+        ids = [int(a.headers["x-request-id"], 16) for a in answers]
+        assert ids == sorted(ids)
+    finally:
+        wire.close()
+
+
+@pytest.mark.skipif(not RSS_MEANINGFUL, reason="under valgrind or ASan the resident memory is theirs")
+def test_pipelined_flood_without_reading_is_bounded(env):
+    flood_stays_bounded(env["server"], env["pids"], True)
+
+
+@pytest.mark.skipif(not RSS_MEANINGFUL, reason="under valgrind or ASan the resident memory is theirs")
+def test_pipelined_flood_without_reading_is_bounded_tls(env, tls_server):
+    flood_stays_bounded(tls_server, server_pids(tls_server), tls_server.cert)
