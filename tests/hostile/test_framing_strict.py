@@ -312,6 +312,17 @@ def flood_stays_bounded(server, pids, verify):
         wire.close()
 
 
+
+def test_pipeline_past_the_bound_then_half_close(env):
+    """More pipelined requests than the filter hands at once, then the
+    client closes its sending side: every one is still answered, in order,
+    before the server closes (the EOF waits for the input held back)."""
+    data = b"".join(b"GET /healthz?n=%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(200))
+    res = exchange(env, data, want=0, half_close=True, timeout=10 * RAW_TIMEOUT)
+    assert [r.status for r in res.responses] == [200] * 200, (len(res.responses), res.data[-300:])
+    ids = [int(r.headers["x-request-id"], 16) for r in res.responses]
+    assert ids == sorted(ids) and res.closed
+
 @pytest.mark.skipif(not RSS_MEANINGFUL, reason="under valgrind or ASan the resident memory is theirs")
 def test_pipelined_flood_without_reading_is_bounded(env):
     flood_stays_bounded(env["server"], env["pids"], True)
