@@ -178,10 +178,16 @@ req_reply(struct req *q, int status, const char *content_type,
 	req_header(q, "X-Request-Id", q->req_id);
 	if (q->app->draining)
 		req_header(q, "Connection", "close");
-	/* evhttp 2.1.12 sends a reply's body to HEAD too, without
-	 * Content-Length: the client would read it as the next response. */
-	if (body != NULL && len > 0 && evhttp_request_get_command(q->r) != EVHTTP_REQ_HEAD)
+	/* evhttp 2.1.12 sends a reply's body to HEAD too, and then no
+	 * Content-Length: the client would read the body as the next
+	 * response. So HEAD gets no body, and the length GET would have. */
+	if (evhttp_request_get_command(q->r) == EVHTTP_REQ_HEAD) {
+		char n[24];
+		snprintf(n, sizeof n, "%zu", body != NULL ? len : (size_t)0);
+		req_header(q, "Content-Length", n);
+	} else if (body != NULL && len > 0) {
 		evbuffer_add(buf, body, len);
+	}
 	count_request(q, status);
 	if (status >= 500)
 		fprintf(stderr, "event=request id=%s route=%s status=%d us=%lld\n",

@@ -331,3 +331,16 @@ def test_pipelined_flood_without_reading_is_bounded(env):
 @pytest.mark.skipif(not RSS_MEANINGFUL, reason="under valgrind or ASan the resident memory is theirs")
 def test_pipelined_flood_without_reading_is_bounded_tls(env, tls_server):
     flood_stays_bounded(tls_server, server_pids(tls_server), tls_server.cert)
+
+
+def test_head_has_the_length_and_no_body(env):
+    """HEAD gets the headers GET would (Content-Length included) and no
+    body, so a pipelined GET after it is read as its own answer."""
+    res = exchange(env, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", want=0)
+    head, sep, rest = res.data.partition(b"\r\n\r\n")
+    assert sep and head.startswith(b"HTTP/1.1 200"), res.data[:300]
+    assert b"\r\nContent-Length: 3\r\n" in head + b"\r\n", head
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:200]
+    after = parse_responses(rest, True)
+    assert [(r.status, r.body) for r in after] == [(200, b"ok\n")]
