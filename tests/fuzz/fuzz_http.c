@@ -246,17 +246,36 @@ is_tchar(char ch)
 	    (ch >= 'A' && ch <= 'Z') || strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
+#define HEAD_MAX 256
+
+/* The requests http-parser reads in an input: how many began and ended,
+ * and which of the first HEAD_MAX are HEAD (their answers have no body). */
+struct requests {
+	int begun, complete;
+	unsigned char head[HEAD_MAX];
+};
+
 static int
 count_begin(http_parser *p)
 {
-	((int *)p->data)[0]++;
+	((struct requests *)p->data)->begun++;
+	return 0;
+}
+
+static int
+count_headers(http_parser *p)
+{
+	struct requests *r = p->data;
+
+	if (r->begun >= 1 && r->begun <= HEAD_MAX)
+		r->head[r->begun - 1] = p->method == HTTP_HEAD;
 	return 0;
 }
 
 static int
 count_complete(http_parser *p)
 {
-	((int *)p->data)[1]++;
+	((struct requests *)p->data)->complete++;
 	return 0;
 }
 
@@ -264,16 +283,17 @@ count_complete(http_parser *p)
  * http-parser reads in it (restarting after an Upgrade, as the filter
  * does), plus one for a failure or a timeout when it does not end cleanly.
  * More would mean that evhttp read a request the filter never saw
- * (smuggling). *complete is set to the number of whole requests: the
- * first of them always gets an answer, even after a half-close. */
+ * (smuggling). *n tells how many requests are whole (the first of them
+ * always gets an answer, even after a half-close) and which are HEAD. */
 static int
-max_answers(const uint8_t *data, size_t size, int *complete)
+max_answers(const uint8_t *data, size_t size, struct requests *n)
 {
 	http_parser_settings cb = { .on_message_begin = count_begin,
-	    .on_message_complete = count_complete };
+	    .on_headers_complete = count_headers, .on_message_complete = count_complete };
 	http_parser parser;
-	int n[2] = { 0, 0 }, error = 0;
+	int error = 0;
 
+	memset(n, 0, sizeof *n);
 	http_parser_init(&parser, HTTP_REQUEST);
 	parser.data = n;
 	while (size > 0) {
@@ -286,14 +306,15 @@ max_answers(const uint8_t *data, size_t size, int *complete)
 		data += used;
 		size -= used;
 	}
-	*complete = n[1];
-	return n[1] + (error || n[0] > n[1]);
+	return n->complete + (error || n->begun > n->complete);
 }
 
 /* The reason `out` is not a sequence of acceptable responses, at least
- * `least` and at most `limit` of them final ones, or NULL. */
+ * `least` and at most `limit` of them final ones, the answers to `reqs` in
+ * order, or NULL. */
 static const char *
-check_responses(const char *p, size_t n, int least, int limit, char *why, size_t whylen)
+check_responses(const char *p, size_t n, int least, int limit, const struct requests *reqs,
+    char *why, size_t whylen)
 {
 	int closed = 0, answers = 0;
 
@@ -348,8 +369,17 @@ check_responses(const char *p, size_t n, int least, int limit, char *why, size_t
 		 * in HTTP/1.0 the body runs to the close, unless another
 		 * response follows (HEAD on a keep-alive connection). */
 		size_t body = cl >= 0 ? (size_t)cl : 0;
-		if (cl < 0 && p[7] == '0' && !(n - head >= 7 && memcmp(p + head, "HTTP/1.", 7) == 0))
+		int next_follows = n == head || (n - head >= 7 && memcmp(p + head, "HTTP/1.", 7) == 0);
+		if (cl < 0 && p[7] == '0' && !next_follows)
 			body = n - head;
+		/* An answer to HEAD has no body, whatever its Content-Length;
+		 * only an error may come from the filter with its problem. */
+		if (answers < HEAD_MAX && reqs->head[answers] && status / 100 != 1 &&
+		    (status < 400 || next_follows)) {
+			if (!next_follows)
+				return "a body in the answer to HEAD";
+			body = 0;
+		}
 		if (status / 100 == 1) {
 			if (status != 100 || ncl != 0)
 				return "unexpected interim response";
@@ -546,9 +576,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (app.unflushed != 0)
 		bad = "a reply was never reported written";
 	else {
-		int complete, most = max_answers(data, size, &complete);
+		struct requests reqs;
+		int most = max_answers(data, size, &reqs);
 		bad = check_responses(cl.out.data ? cl.out.data : "", cl.out.len,
-		    complete > 0, most, why, sizeof why);
+		    reqs.complete > 0, most, &reqs, why, sizeof why);
 	}
 	if (bad != NULL) {
 		report(bad, data, size, &cl.out);
