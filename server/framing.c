@@ -709,7 +709,14 @@ tls_in(struct conn *c, struct evbuffer *src)
 		int err = SSL_get_error(c->ssl, 0);
 		if (err == SSL_ERROR_SSL || err == SSL_ERROR_SYSCALL)
 			tls_refuse(c);
-		break; /* WANT_READ, or close_notify (the TCP close follows) */
+		/* close_notify: the client sends nothing more, as with a TCP
+		 * half-close, whether or not its FIN follows; passed on as an
+		 * EOF once every request handed is answered (on_resume). */
+		if (err == SSL_ERROR_ZERO_RETURN && !c->held_eof) {
+			c->held_eof = BEV_EVENT_EOF | BEV_EVENT_READING;
+			event_active(c->resume_ev, EV_TIMEOUT, 1);
+		}
+		break; /* WANT_READ, or close_notify */
 	}
 	flush_tls_out(c);
 }

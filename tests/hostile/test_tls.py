@@ -247,6 +247,29 @@ def test_reset_without_close_notify(tls_server):
         t.close()  # RST, no close_notify
 
 
+def test_close_notify_ends_the_connection(tls_server):
+    """A client's close_notify without its TCP FIN is an end of input like
+    a half-close: the server closes then, not at the idle timeout."""
+    ctx = client_ctx(tls_server)
+    raw = socket.create_connection(("127.0.0.1", tls_server.port), timeout=5)
+    t = ctx.wrap_socket(raw, server_hostname="localhost")
+    try:
+        assert [r.status for r in http_over(t, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")] == [200]
+        t.settimeout(5)
+        t0 = time.time()
+        try:
+            plain = t.unwrap()  # sends close_notify, then waits for the server's or its close
+        except (ssl.SSLError, OSError) as e:
+            assert not isinstance(e, socket.timeout), "still open 5 s after close_notify"
+            plain = None
+        assert time.time() - t0 < 3
+        if plain is not None:
+            assert closed_within(plain, 3) is not None
+            plain.close()
+    finally:
+        t.close()
+
+
 # ---------------------------------------------------------------------------
 # the workflow over TLS
 # ---------------------------------------------------------------------------
