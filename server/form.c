@@ -1291,6 +1291,24 @@ form_cohort_check(const struct cohort_doc *c, const char *today,
 			    l->exit_date, today);
 			bad++;
 		}
+		/* Facts that cannot hold together: the national figures would
+		 * count them. */
+		if (l->birth_year > atoi(c->start_date)) {
+			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
+			    "/@birthYear");
+			form_errors_add(errs, l->line, l->column, path,
+			    "birthYear %d is after the cohort's startDate %s",
+			    l->birth_year, c->start_date);
+			bad++;
+		}
+		if (l->has_qpv && !l->priority_area) {
+			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
+			    "/@qpvCode");
+			form_errors_add(errs, l->line, l->column, path,
+			    "qpvCode %s names a priority urban area but priorityArea is "
+			    "false: set it to true, or remove the code", l->qpv_code);
+			bad++;
+		}
 		if (!l->has_outcome)
 			continue;
 		if (!exited) {

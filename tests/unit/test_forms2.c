@@ -962,6 +962,23 @@ cohort_rules(void)
 	    "exitDate=\"2026-11-30\"", &text), 0);
 	free(text);
 
+	/* Born after the cohort started; born that year is (just) possible. */
+	CHECK_EQ_INT(cohort_violations("ref=\"RBX25-003\" gender=\"F\" birthYear=\"1994\"",
+	    "ref=\"RBX25-003\" gender=\"F\" birthYear=\"2026\"", &text), 1);
+	CHECK_EQ_STR(errs.items[0].path, "/cohortReport/learner[3]/@birthYear");
+	CHECK_EQ_INT(errs.items[0].line, line_of(text, "ref=\"RBX25-003\""));
+	CHECK(has_error("birthYear 2026 is after the cohort's startDate 2025-10-06"));
+	free(text);
+	CHECK_EQ_INT(cohort_violations("ref=\"RBX25-003\" gender=\"F\" birthYear=\"1994\"",
+	    "ref=\"RBX25-003\" gender=\"F\" birthYear=\"2025\"", &text), 0);
+	free(text);
+	/* A QPV code on a learner said not to live in a priority area. */
+	CHECK_EQ_INT(cohort_violations("qualification=\"4\" priorityArea=\"true\" rural=\"false\" jobSeeker=\"true\" region=\"32\" status=\"completed\" exitDate=\"2026-05-29\" qpvCode=\"QP059001\"",
+	    "qualification=\"4\" priorityArea=\"false\" rural=\"false\" jobSeeker=\"true\" region=\"32\" status=\"completed\" exitDate=\"2026-05-29\" qpvCode=\"QP059001\"", &text), 1);
+	CHECK_EQ_STR(errs.items[0].path, "/cohortReport/learner[1]/@qpvCode");
+	CHECK(has_error("qpvCode QP059001 names a priority urban area but priorityArea is false"));
+	free(text);
+
 	/* An outcome for a learner who has not exited. */
 	CHECK_EQ_INT(cohort_violations("status=\"enrolled\"/>",
 	    "status=\"enrolled\"><outcome kind=\"work-study\" at=\"2026-09-01\"/></learner>",
