@@ -63,6 +63,10 @@ static const struct failure {
  * filter: the client's TCP window closes. Each answer written resumes
  * (framing_answered, on_resume). */
 #define PIPELINE_MAX 16
+/* Header fields per request (trailers included): evhttp keeps each as its
+ * own allocations, so thousands of tiny fields under the byte limit would
+ * cost a hundred times their size. Apache's default limit too. */
+#define FIELDS_MAX 100
 #define PENDING_MAX (64 * 1024)
 #define SOCKET_READ_MAX (64 * 1024)
 static char secret[33]; /* per process: clients cannot forge internal paths */
@@ -98,7 +102,8 @@ struct conn {
 	size_t field_len;
 	int field_overflow, in_value;
 	enum hdr hdr;
-	int hosts, tes, expects;
+	int hosts, tes, expects, fields;
+	int keep_alive, close_token; /* from the headers (not the trailers) */
 	/* A client may close its sending side and still wait for answers.
 	 * evhttp 2.1.12 takes a read EOF as the end of the connection and
 	 * drops answers not yet written, so the EOF is held back while
@@ -117,6 +122,11 @@ struct conn {
 	struct evbuffer *tls_in, *clear, *tls_out;
 	char te[32], cl[32], expect[32];
 	size_t te_len, cl_len, expect_len;
+	/* Connection tokens, read here too: http-parser misses "close"
+	 * followed by HTAB. tok holds the current token (truncated). */
+	char tok[8];
+	size_t tok_len;
+	int tok_bad, tok_ws, conn_close;
 };
 
 static http_parser_settings settings;
@@ -183,9 +193,11 @@ on_message_begin(http_parser *p)
 	c->head_bytes = c->body_bytes = 0;
 	c->field_len = 0;
 	c->field_overflow = c->in_value = 0;
-	c->hosts = c->tes = c->expects = c->expect_continue = 0;
+	c->hosts = c->tes = c->expects = c->fields = c->expect_continue = 0;
 	c->te_len = c->cl_len = c->expect_len = 0;
 	c->te[0] = c->cl[0] = c->expect[0] = '\0';
+	c->tok_len = 0;
+	c->tok_bad = c->tok_ws = c->conn_close = 0;
 	evbuffer_drain(c->url, evbuffer_get_length(c->url));
 	evbuffer_drain(c->name, evbuffer_get_length(c->name));
 	evbuffer_drain(c->head, evbuffer_get_length(c->head));
@@ -217,10 +229,40 @@ on_url(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* The end of a Connection token: is it close? */
+static void
+token_done(struct conn *c)
+{
+	if (!c->tok_bad && c->tok_len == 5 && strncasecmp(c->tok, "close", 5) == 0)
+		c->conn_close = 1;
+	c->tok_len = 0;
+	c->tok_bad = c->tok_ws = 0;
+}
+
+/* Bytes of a Connection value: tokens separated by commas, with optional
+ * whitespace (SP or HTAB) around them (RFC 9110 §7.6.1). */
+static void
+connection_bytes(struct conn *c, const char *at, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char ch = at[i];
+		if (ch == ',')
+			token_done(c);
+		else if (ch == ' ' || ch == '\t')
+			c->tok_ws = c->tok_len > 0;
+		else if (c->tok_ws || c->tok_len == sizeof c->tok)
+			c->tok_bad = 1; /* "clo se", or longer than any token we seek */
+		else
+			c->tok[c->tok_len++] = ch;
+	}
+}
+
 /* The end of a header line. */
 static void
 header_done(struct conn *c)
 {
+	if (c->hdr == H_CONNECTION)
+		token_done(c);
 	if (!c->skip_header)
 		evbuffer_add(c->head, "\r\n", 2);
 	c->in_value = 0;
@@ -238,6 +280,10 @@ on_header_field(http_parser *p, const char *at, size_t n)
 
 	if (head_bytes(c, n + (first ? 4 : 0)) != 0)
 		return -1;
+	if (first && ++c->fields > FIELDS_MAX) {
+		fail(c, F_HEADERS_TOO_LARGE);
+		return -1;
+	}
 	if (c->in_value)
 		header_done(c);
 	/* RFC 9110 field names are tokens: no space before the colon. */
@@ -276,8 +322,12 @@ on_header_value(http_parser *p, const char *at, size_t n)
 		 * Connection, rebuilt from its tokens. */
 		c->skip_header = c->hdr == H_TE || c->hdr == H_EXPECT || c->hdr == H_CONNECTION || c->headers_done ||
 		    (c->hdr == H_CL && p->method == HTTP_HEAD);
+		/* Copied, not moved: a moved buffer brings its own chunk
+		 * (about 1 KB) for every field, so thousands of tiny fields
+		 * would cost a hundred times what they weigh. */
 		if (!c->skip_header) {
-			evbuffer_add_buffer(c->head, c->name);
+			size_t len = evbuffer_get_length(c->name);
+			evbuffer_add(c->head, evbuffer_pullup(c->name, -1), len);
 			evbuffer_add(c->head, ": ", 2);
 		}
 		evbuffer_drain(c->name, evbuffer_get_length(c->name));
@@ -288,6 +338,10 @@ on_header_value(http_parser *p, const char *at, size_t n)
 	case H_TE: keep(c->te, sizeof c->te, &c->te_len, at, n); break;
 	case H_CL: keep(c->cl, sizeof c->cl, &c->cl_len, at, n); break;
 	case H_EXPECT: keep(c->expect, sizeof c->expect, &c->expect_len, at, n); break;
+	case H_CONNECTION:
+		if (!c->headers_done) /* a trailer field says nothing of the connection */
+			connection_bytes(c, at, n);
+		break;
 	default: break;
 	}
 	return 0;
@@ -320,6 +374,9 @@ on_headers_complete(http_parser *p)
 	if (c->in_value)
 		header_done(c);
 	c->headers_done = 1;
+	/* What the headers say of the connection. */
+	c->keep_alive = http_should_keep_alive(p);
+	c->close_token = (p->flags & F_CONNECTION_CLOSE) || c->conn_close;
 	if (p->http_major != 1 || p->http_minor > 1) {
 		fail(c, F_VERSION);
 		return -1;
@@ -378,6 +435,55 @@ on_body(http_parser *p, const char *at, size_t n)
 	return 0;
 }
 
+/* evhttp takes an absolute-form target (http://host/path) for a proxy
+ * request and closes after answering it, unannounced; a server must accept
+ * that form (RFC 9112 §3.2.2), so evhttp gets the origin form: the path
+ * and the query. Anything else goes as it came. */
+static void
+add_target(struct evbuffer *out, struct evbuffer *url)
+{
+	size_t n = evbuffer_get_length(url);
+	const char *u = n > 0 ? (const char *)evbuffer_pullup(url, -1) : "";
+	struct http_parser_url pu;
+	const char *path = "/";
+	size_t plen = 1;
+
+	http_parser_url_init(&pu);
+	if (n == 0 || u[0] == '/' || http_parser_parse_url(u, n, 0, &pu) != 0 ||
+	    !(pu.field_set & (1 << UF_SCHEMA))) {
+		evbuffer_add_buffer(out, url);
+		return;
+	}
+	if (pu.field_set & (1 << UF_PATH)) {
+		path = u + pu.field_data[UF_PATH].off;
+		plen = pu.field_data[UF_PATH].len;
+	}
+	if (plen >= 2 && path[1] == '/') { /* "//x" would read as an authority */
+		evbuffer_add_buffer(out, url);
+		return;
+	}
+	evbuffer_add(out, path, plen);
+	if (pu.field_set & (1 << UF_QUERY)) {
+		evbuffer_add(out, "?", 1);
+		evbuffer_add(out, u + pu.field_data[UF_QUERY].off, pu.field_data[UF_QUERY].len);
+	}
+	evbuffer_drain(url, n);
+}
+
+/* A chunk declares its size first: one that would take the body past
+ * the limit is refused at once, not after its bytes trickled in. */
+static int
+on_chunk_header(http_parser *p)
+{
+	struct conn *c = conn_of(p);
+
+	if (p->content_length > c->lim.max_body - c->body_bytes) {
+		fail(c, F_BODY_TOO_LARGE);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 on_message_complete(http_parser *p)
 {
@@ -392,14 +498,16 @@ on_message_complete(http_parser *p)
 	 * lenient parser (chunk extensions refused with an HTML 413, bare LF,
 	 * obs-fold, trailers) has nothing left to disagree about. */
 	evbuffer_add_printf(c->pending, "%s ", http_method_str(p->method));
-	evbuffer_add_buffer(c->pending, c->url);
+	add_target(c->pending, c->url);
 	evbuffer_add_printf(c->pending, " HTTP/%d.%d\r\n", p->http_major, p->http_minor);
 	evbuffer_add_buffer(c->pending, c->head);
 	/* evhttp closes only on the exact value "close" of the first
 	 * Connection header, but the close token anywhere in any of them
 	 * makes this request the last (RFC 9112 §9.6): it gets exactly that,
 	 * and the filter reads nothing after it (parse). */
-	c->last = (p->flags & F_CONNECTION_CLOSE) || !http_should_keep_alive(p);
+	/* A close token in a trailer also ends it: http-parser reads
+	 * nothing after that message, so neither does the filter. */
+	c->last = c->close_token || !c->keep_alive || (p->flags & F_CONNECTION_CLOSE);
 	if (c->last)
 		evbuffer_add(c->pending, "Connection: close\r\n", 19);
 	else if (p->flags & F_CONNECTION_KEEP_ALIVE)
@@ -721,6 +829,15 @@ tls_in(struct conn *c, struct evbuffer *src)
 	flush_tls_out(c);
 }
 
+/* The request being received asked for 100 Continue and every request
+ * before it is answered: sent earlier, the client would take it for the
+ * interim answer of an earlier request (on_resume sends it later). */
+static int
+continue_due(const struct conn *c)
+{
+	return !c->failed && c->in_message && c->expect_continue == 1 && c->answered == c->handed;
+}
+
 static enum bufferevent_filter_result
 filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
     enum bufferevent_flush_mode mode, void *arg)
@@ -748,7 +865,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	/* 100 Continue only when the body is still to come: sent for a body
 	 * already here, it queued ahead of the answer, which evhttp then
 	 * dropped if the client had closed its sending side meanwhile. */
-	if (!c->failed && c->in_message && c->expect_continue == 1) {
+	if (continue_due(c)) {
 		c->expect_continue = 2;
 		send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
@@ -837,6 +954,10 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 
 	if (filter_alive(c) && c->throttled && !backlogged(c))
 		bufferevent_trigger(c->underlying, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+	if (filter_alive(c) && continue_due(c)) {
+		c->expect_continue = 2;
+		send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	}
 	if (filter_alive(c) && c->held_eof && !c->throttled && c->answered == c->handed)
 		socket_event(c, c->underlying, c->held_eof);
 }
@@ -855,7 +976,7 @@ framing_answered(struct bufferevent *bev)
 	struct conn *c = arg;
 	c->answered++;
 	/* Not from inside evhttp's completion: on the next turn. */
-	if (c->throttled || (c->held_eof && c->answered == c->handed))
+	if (c->throttled || (c->held_eof && c->answered == c->handed) || continue_due(c))
 		event_active(c->resume_ev, EV_TIMEOUT, 1);
 }
 
@@ -954,6 +1075,7 @@ framing_install(struct evhttp *http, const struct framing_limits *lim)
 	settings.on_header_value = on_header_value;
 	settings.on_headers_complete = on_headers_complete;
 	settings.on_body = on_body;
+	settings.on_chunk_header = on_chunk_header;
 	settings.on_message_complete = on_message_complete;
 	evhttp_set_bevcb(http, make_bev, NULL);
 }
