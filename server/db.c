@@ -32,6 +32,7 @@
 #define DB_BACKOFF_MAX      2000 /* ms */
 #define DB_TICK_MS          100  /* queue timeout resolution */
 #define DB_HUNG_GRACE_MS    2000 /* past the statement timeout: no answer = hung */
+#define DB_STALL_MS         200  /* a connection silent this long takes no more work */
 #define DB_MAX_PARAMS       65535
 
 enum db_conn_state {
@@ -753,9 +754,17 @@ pool_pick(struct db_pool *p)
 {
 	struct db_conn *best = NULL;
 
+	int64_t stalled = now_usec() - (int64_t)DB_STALL_MS * 1000;
+
 	for (int i = 0; i < p->nconns; i++) {
 		struct db_conn *c = &p->conns[i];
 		if (c->state != DB_READY || c->inflight.n >= DB_PIPELINE_DEPTH)
+			continue;
+		/* Behind a statement that has been running a while (a lock
+		 * wait), a query would wait as long, past its own timeout:
+		 * it waits in the queue instead, for a connection that moves,
+		 * and fails at the queue timeout if none does. */
+		if (c->inflight.n > 0 && c->progress_at < stalled)
 			continue;
 		if (best == NULL || c->inflight.n < best->inflight.n)
 			best = c;

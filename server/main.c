@@ -306,6 +306,9 @@ main(int argc, char **argv)
 		return rc == 1 ? 0 : 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* One write per log line: the processes share stderr, and unbuffered
+	 * lines built in pieces (db.c quotes byte by byte) interleaved. */
+	setvbuf(stderr, NULL, _IOLBF, 0);
 	raise_fd_limit();
 	struct receipt_key *key = NULL;
 	struct pseudonym_key *pkey = NULL;

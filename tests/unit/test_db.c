@@ -791,6 +791,54 @@ statement_timeout(void)
 	event_base_free(base);
 }
 
+/* A statement that blocks (a lock wait) holds its connection: queries
+ * that come after it go to a connection that moves, or wait in the queue
+ * and fail at their own timeout; they are not pipelined behind it. */
+static void
+stalled_connection_skipped(void)
+{
+	enum { N = 10 };
+	struct event_base *base = event_base_new();
+	char *ci = conninfo_for(APP_NAME);
+	struct db_pool *p = pool_open(base, ci, 2, 100, 500, base_stmts, ARRAY_LEN(base_stmts));
+	struct tally t = { 0 };
+	struct rec *r = recs_new(N + 2, &t);
+	int64_t t0;
+
+	CHECK(wait_ready(base, p, 2));
+	CHECK_EQ_INT(query1(p, "sleep", "2", &r[0]), 0);
+	run_for(base, 300);
+	t0 = now_usec();
+	for (int i = 1; i <= N; i++)
+		CHECK_EQ_INT(query1(p, "echo", "4", &r[i]), 0);
+	CHECK(wait_done(base, &t, N, 1500));
+	for (int i = 1; i <= N; i++)
+		CHECK_EQ_STR(r[i].v0, "4");
+	CHECK(now_usec() - t0 < 1000000);
+	CHECK_EQ_INT(r[0].calls, 0); /* the sleep still runs */
+	db_pool_free(p);
+
+	/* One connection, stalled: the queue timeout (500 ms) holds. */
+	struct tally t2 = { 0 };
+	struct rec *r2 = recs_new(2, &t2);
+	p = pool_open(base, ci, 1, 100, 500, base_stmts, ARRAY_LEN(base_stmts));
+	CHECK(wait_ready(base, p, 1));
+	CHECK_EQ_INT(query1(p, "sleep", "2", &r2[0]), 0);
+	run_for(base, 300);
+	t0 = now_usec();
+	CHECK_EQ_INT(query1(p, "echo", "5", &r2[1]), 0);
+	CHECK(wait_done(base, &t2, 1, 1500));
+	CHECK_EQ_INT(r2[1].status, -1);
+	CHECK_EQ_STR(r2[1].err, "database unavailable (timed out)");
+	CHECK(now_usec() - t0 < 1000000);
+	db_pool_free(p);
+	terminate_pool_backends(); /* the sleeps, so later cases see none */
+	recs_free(r2, 2);
+	recs_free(r, N + 2);
+	free(ci);
+	event_base_free(base);
+}
+
 /* The pool's backends, by application name. */
 static int
 pool_backend_pids(int *pids, int max)
@@ -1100,6 +1148,7 @@ UNIT_MAIN("db",
     UNIT_CASE(refuse_when_down),
     UNIT_CASE(outage_recovery),
     UNIT_CASE(statement_timeout),
+    UNIT_CASE(stalled_connection_skipped),
     UNIT_CASE(hung_connection),
     UNIT_CASE(transient_states),
     UNIT_CASE(connect_params),
