@@ -34,6 +34,7 @@
 
 static struct event *drain_timer;
 static struct evhttp_bound_socket *bound;
+static int listen_closed; /* this process closed its copy of the listening socket */
 static struct event *accept_pause; /* accepting again after running out of descriptors */
 static int64_t drain_deadline_us;
 
@@ -129,8 +130,9 @@ on_sigterm(evutil_socket_t sig, short what, void *arg)
 	fprintf(stderr, "event=draining pid=%d inflight=%d\n", (int)getpid(), app->inflight);
 	if (bound != NULL) {
 		event_del(accept_pause);
-		evhttp_del_accept_socket(app->http, bound);
+		evhttp_del_accept_socket(app->http, bound); /* closes the socket */
 		bound = NULL;
+		listen_closed = 1;
 	}
 	drain_deadline_us = now_usec() + (int64_t)app->cfg->shutdown_grace * 1000000;
 	drain_timer = event_new(app->base, -1, EV_PERSIST, on_drain_tick, app);
@@ -229,6 +231,20 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	event_free(accept_pause);
 	app_close(&app);
 	return 0;
+}
+
+/* Stop serving: every child drains on SIGTERM and closes its copy of the
+ * listening socket; the supervisor closes its own, so that once all are
+ * closed a new client is refused at once (safe to retry) rather than
+ * queued where nobody accepts, then reset. */
+static void
+stop_children(const pid_t *kids, int n, int fd)
+{
+	for (int i = 0; i < n; i++)
+		if (kids[i] > 0)
+			kill(kids[i], SIGTERM);
+	close(fd);
+	listen_closed = 1;
 }
 
 /* Fork one server process (SIGTERM and SIGINT blocked by the caller). A
@@ -351,9 +367,7 @@ main(int argc, char **argv)
 			if (pid < 0) {
 				if (errno == EINTR && parent_stop && !stopping) {
 					stopping = 1;
-					for (int i = 0; i < cfg.workers; i++)
-						if (kids[i] > 0)
-							kill(kids[i], SIGTERM);
+					stop_children(kids, cfg.workers, fd);
 				}
 				continue;
 			}
@@ -376,14 +390,13 @@ main(int argc, char **argv)
 			}
 			if (parent_stop && !stopping) {
 				stopping = 1;
-				for (int i = 0; i < cfg.workers; i++)
-					if (kids[i] > 0)
-						kill(kids[i], SIGTERM);
+				stop_children(kids, cfg.workers, fd);
 			}
 		}
 		free(kids);
 	}
-	close(fd);
+	if (!listen_closed)
+		close(fd);
 	SSL_CTX_free(tls);
 	receipt_key_free(key);
 	pseudonym_key_free(pkey);
