@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <limits.h>
 #include <poll.h>
 
 #include <event2/buffer.h>
@@ -71,6 +72,8 @@ static const struct failure {
 #define SOCKET_READ_MAX (64 * 1024)
 static char secret[33]; /* per process: clients cannot forge internal paths */
 static long live;       /* connections open in this process */
+static long capacity = LONG_MAX;     /* framing_set_capacity */
+static void (*on_full)(int);
 static unsigned long closed; /* connections closed since start */
 
 /* Which header the parser is in, for the few the filter checks. */
@@ -1003,6 +1006,8 @@ conn_free(void *arg)
 	free(c);
 	live--;
 	closed++;
+	if (on_full != NULL && live == capacity - 1)
+		on_full(0);
 }
 
 static struct framing_limits limits;
@@ -1019,12 +1024,26 @@ framing_closed(void)
 	return closed;
 }
 
+void
+framing_set_capacity(long max, void (*full)(int))
+{
+	capacity = max;
+	on_full = full;
+}
+
+int
+framing_full(void)
+{
+	return live >= capacity;
+}
+
 static struct bufferevent *
 make_bev(struct event_base *base, void *arg)
 {
 	struct conn *c = xcalloc(1, sizeof *c);
 
-	live++;
+	if (++live == capacity && on_full != NULL)
+		on_full(1);
 	c->lim = limits;
 	c->url = evbuffer_new();
 	c->head = evbuffer_new();

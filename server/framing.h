@@ -49,6 +49,15 @@ void framing_install(struct evhttp *http, const struct framing_limits *limits);
 /** Connections open in this process. */
 long framing_connections(void);
 
+/** Stop accepting at `max` connections: `full(1)` is called when the
+ * process reaches it, `full(0)` when a connection closes below it. The
+ * descriptors left over are for the database pool, which must be able to
+ * reconnect however many clients hold connections. */
+void framing_set_capacity(long max, void (*full)(int));
+
+/** 1 when the process holds its maximum of connections. */
+int framing_full(void);
+
 /** Connections closed in this process since it started. */
 unsigned long framing_closed(void);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -99,8 +100,45 @@ on_accept_error(struct evconnlistener *l, void *arg)
 static void
 on_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
-	if (bound != NULL)
+	if (bound != NULL && !framing_full())
 		evconnlistener_enable(evhttp_bound_socket_get_listener(bound));
+}
+
+/* At its connection capacity the process stops accepting (clients wait in
+ * the backlog) and starts again when one closes, so the descriptors kept
+ * back stay free for the database pool: out of descriptors, it could not
+ * reconnect after a database restart for as long as idle clients held them. */
+static void
+on_capacity(int full)
+{
+	static int64_t said;
+	struct evconnlistener *l = bound ? evhttp_bound_socket_get_listener(bound) : NULL;
+
+	if (l == NULL)
+		return;
+	if (full) {
+		evconnlistener_disable(l);
+		if (now_usec() - said > 10 * 1000000LL) { /* one line per 10 s */
+			said = now_usec();
+			fprintf(stderr, "event=accept_paused reason=capacity connections=%ld\n",
+			    framing_connections());
+		}
+	} else if (!evtimer_pending(accept_pause, NULL)) {
+		evconnlistener_enable(l);
+	}
+}
+
+/* Connections one process may hold: its descriptor limit less a reserve
+ * for the database pool (and its reconnections), logs, keys and libevent. */
+static long
+connection_capacity(const struct gen_config *cfg)
+{
+	struct rlimit rl;
+	long reserve = cfg->db_connections * 2 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return LONG_MAX;
+	return (long)rl.rlim_cur > reserve + 16 ? (long)rl.rlim_cur - reserve : 16;
 }
 
 /* Once connections have closed, give the heap they freed back to the
@@ -203,6 +241,7 @@ serve(const struct gen_config *cfg, int fd, struct receipt_key *key, struct pseu
 	}
 	accept_pause = evtimer_new(app.base, on_accept_resume, NULL);
 	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), on_accept_error);
+	framing_set_capacity(connection_capacity(cfg), on_capacity);
 	sigs[0] = evsignal_new(app.base, SIGTERM, on_sigterm, &app);
 	sigs[1] = evsignal_new(app.base, SIGINT, on_sigterm, &app);
 	event_add(sigs[0], NULL);

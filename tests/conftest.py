@@ -133,7 +133,7 @@ class Server(Proc):
     """gen-server on a free port. With tls=True it speaks HTTPS only, with a
     self-signed certificate (self.cert, to pass as requests' verify=)."""
 
-    def __init__(self, database, tmpdir, extra=(), port=None, env_extra=None, tls=False):
+    def __init__(self, database, tmpdir, extra=(), port=None, env_extra=None, tls=False, wrap=()):
         self.port = port or free_port()
         self.cert = None
         if tls:
@@ -145,7 +145,7 @@ class Server(Proc):
         self.pkey = os.path.join(tmpdir, "pseudonym-key")
         env = dict(os.environ, GEN_DATABASE_URL=database, GEN_PBKDF2_ITERATIONS=FAST_ITER)
         env.update(env_extra or {})
-        args = [*WRAP, os.path.join(BIN, "gen-server"), "--port", str(self.port),
+        args = [*wrap, *WRAP, os.path.join(BIN, "gen-server"), "--port", str(self.port),
                 "--forms-dir", os.path.join(ROOT, "forms"), "--receipt-key", self.key,
                 "--pseudonym-key", self.pkey, *extra]
         super().__init__(args, env, os.path.join(tmpdir, f"server-{self.port}.log"))

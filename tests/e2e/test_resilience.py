@@ -164,6 +164,38 @@ def test_children_follow_a_killed_supervisor(env):
         again.stop()
 
 
+@pytest.mark.skipif(not os.environ.get("GEN_TEST_PGDIR"), reason="needs the throw-away cluster of tests/run-all.sh")
+def test_database_restart_while_out_of_descriptors(env):
+    """Idle clients take every connection the process may hold; PostgreSQL
+    restarts meanwhile. The pool reconnects at once on the descriptors kept
+    back for it: a keep-alive client is served again as soon as the database
+    is, not when the idle clients leave (it was 503 until then)."""
+    pgdir, pgport = os.environ["GEN_TEST_PGDIR"], os.environ["GEN_TEST_PORT"]
+    server = Server(env["db"], env["tmp"], wrap=("prlimit", "--nofile=160:160", "--"),
+                    extra=("--db-connections", "2", "--idle-timeout", "120"))
+    keep = requests.Session()
+    idle = []
+    try:
+        assert keep.get(server.url + "/healthz", timeout=5).status_code == 200
+        for _ in range(200):  # past the capacity (160 - 68): the rest wait in the backlog
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=0.5))
+            except OSError:
+                break
+        assert len(idle) > 100
+        subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "kill", pgdir], check=True)
+        subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "start", pgdir, pgport], check=True)
+        wait_for(lambda: keep.get(server.url + "/healthz", timeout=5).status_code == 200, timeout=10,
+                 what="the pool to reconnect while idle clients hold their connections")
+        assert "Too many open files" not in server.log()
+    finally:
+        subprocess.run([os.path.join(ROOT, "deploy", "pg.sh"), "start", pgdir, pgport], check=True)
+        for s in idle:
+            s.close()
+        keep.close()
+        server.stop()
+
+
 def test_idle_connection_closed(env):
     server = Server(env["db"], env["tmp"], extra=("--idle-timeout", "1"))
     try:
