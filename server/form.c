@@ -8,6 +8,7 @@
  * arithmetic. */
 #include "form.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1228,13 +1229,30 @@ form_cohort_free(struct cohort_doc *c)
 	c->n_learners = 0;
 }
 
+/* One violation about learner i of n, at (line, column), its path the
+ * learner's with `suffix`. Returns 1, to be counted. */
+static int __attribute__((format(printf, 7, 8)))
+learner_error(struct form_errors *errs, int i, int n, int line, int column,
+    const char *suffix, const char *fmt, ...)
+{
+	char path[96];
+	char msg[2 * sizeof errs->items[0].message]; /* form_errors_add trims */
+	va_list ap;
+
+	nth_path(path, sizeof path, "cohortReport", "learner", i, n, suffix);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	form_errors_add(errs, line, column, path, "%s", msg);
+	return 1;
+}
+
 int
 form_cohort_check(const struct cohort_doc *c, const char *today,
     struct form_errors *errs)
 {
 	const char **keys;
 	int *first;
-	char path[96];
 	int bad = 0, n = c->n_learners;
 
 	if (strcmp(c->end_date, c->start_date) < 0) {
@@ -1255,78 +1273,47 @@ form_cohort_check(const struct cohort_doc *c, const char *today,
 		int exited = l->status == LEARNER_COMPLETED ||
 		    l->status == LEARNER_DROPPED;
 
-		if (first[i] >= 0) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n, "/@ref");
-			form_errors_add(errs, l->line, l->column, path,
+		if (first[i] >= 0)
+			bad += learner_error(errs, i, n, l->line, l->column, "/@ref",
 			    "learner ref \"%s\" is used more than once in the report "
 			    "(first at line %d)", l->ref, c->learners[first[i]].line);
-			bad++;
-		}
-		if (exited && !l->has_exit) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n, "");
-			form_errors_add(errs, l->line, l->column, path,
+		if (exited && !l->has_exit)
+			bad += learner_error(errs, i, n, l->line, l->column, "",
 			    "a learner with status %s needs an exitDate",
 			    learner_status_name(l->status));
-			bad++;
-		} else if (!exited && l->has_exit) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
-			    "/@exitDate");
-			form_errors_add(errs, l->line, l->column, path,
+		else if (!exited && l->has_exit)
+			bad += learner_error(errs, i, n, l->line, l->column, "/@exitDate",
 			    "an enrolled learner has no exitDate: remove it, or set "
 			    "status to completed or dropped");
-			bad++;
-		} else if (l->has_exit && strcmp(l->exit_date, c->start_date) < 0) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
-			    "/@exitDate");
-			form_errors_add(errs, l->line, l->column, path,
+		else if (l->has_exit && strcmp(l->exit_date, c->start_date) < 0)
+			bad += learner_error(errs, i, n, l->line, l->column, "/@exitDate",
 			    "exitDate %s is before the cohort's startDate %s",
 			    l->exit_date, c->start_date);
-			bad++;
-		} else if (l->has_exit && today != NULL &&
-		    strcmp(l->exit_date, today) > 0) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
-			    "/@exitDate");
-			form_errors_add(errs, l->line, l->column, path,
+		else if (l->has_exit && today != NULL && strcmp(l->exit_date, today) > 0)
+			bad += learner_error(errs, i, n, l->line, l->column, "/@exitDate",
 			    "exitDate %s is in the future (today is %s)",
 			    l->exit_date, today);
-			bad++;
-		}
 		/* Facts that cannot hold together: the national figures would
 		 * count them. */
-		if (l->birth_year > atoi(c->start_date)) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
-			    "/@birthYear");
-			form_errors_add(errs, l->line, l->column, path,
+		if (l->birth_year > atoi(c->start_date))
+			bad += learner_error(errs, i, n, l->line, l->column, "/@birthYear",
 			    "birthYear %d is after the cohort's startDate %s",
 			    l->birth_year, c->start_date);
-			bad++;
-		}
-		if (l->has_qpv && !l->priority_area) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
-			    "/@qpvCode");
-			form_errors_add(errs, l->line, l->column, path,
+		if (l->has_qpv && !l->priority_area)
+			bad += learner_error(errs, i, n, l->line, l->column, "/@qpvCode",
 			    "qpvCode %s names a priority urban area but priorityArea is "
 			    "false: set it to true, or remove the code", l->qpv_code);
-			bad++;
-		}
 		if (!l->has_outcome)
 			continue;
-		if (!exited) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
-			    "/outcome");
-			form_errors_add(errs, l->outcome_line, l->outcome_column, path,
-			    "an outcome is reported only for a learner who has exited "
-			    "(status completed or dropped), not for one who is %s",
+		if (!exited)
+			bad += learner_error(errs, i, n, l->outcome_line, l->outcome_column,
+			    "/outcome", "an outcome is reported only for a learner who has "
+			    "exited (status completed or dropped), not for one who is %s",
 			    learner_status_name(l->status));
-			bad++;
-		} else if (l->has_exit && strcmp(l->outcome_at, l->exit_date) < 0) {
-			nth_path(path, sizeof path, "cohortReport", "learner", i, n,
-			    "/outcome/@at");
-			form_errors_add(errs, l->outcome_line, l->outcome_column, path,
-			    "outcome dated %s is before the learner's exitDate %s",
+		else if (l->has_exit && strcmp(l->outcome_at, l->exit_date) < 0)
+			bad += learner_error(errs, i, n, l->outcome_line, l->outcome_column,
+			    "/outcome/@at", "outcome dated %s is before the learner's exitDate %s",
 			    l->outcome_at, l->exit_date);
-			bad++;
-		}
 	}
 	free(keys);
 	free(first);
