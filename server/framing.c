@@ -106,7 +106,7 @@ struct conn {
 	int field_overflow, in_value;
 	enum hdr hdr;
 	int hosts, tes, expects, fields;
-	int keep_alive, close_token; /* from the headers (not the trailers) */
+	int keep_alive;             /* what the headers (not the trailers) say */
 	/* A client may close its sending side and still wait for answers.
 	 * evhttp 2.1.12 takes a read EOF as the end of the connection and
 	 * drops answers not yet written, so the EOF is held back while
@@ -377,9 +377,7 @@ on_headers_complete(http_parser *p)
 	if (c->in_value)
 		header_done(c);
 	c->headers_done = 1;
-	/* What the headers say of the connection. */
 	c->keep_alive = http_should_keep_alive(p);
-	c->close_token = (p->flags & F_CONNECTION_CLOSE) || c->conn_close;
 	if (p->http_major != 1 || p->http_minor > 1) {
 		fail(c, F_VERSION);
 		return -1;
@@ -507,10 +505,10 @@ on_message_complete(http_parser *p)
 	/* evhttp closes only on the exact value "close" of the first
 	 * Connection header, but the close token anywhere in any of them
 	 * makes this request the last (RFC 9112 §9.6): it gets exactly that,
-	 * and the filter reads nothing after it (parse). */
-	/* A close token in a trailer also ends it: http-parser reads
-	 * nothing after that message, so neither does the filter. */
-	c->last = c->close_token || !c->keep_alive || (p->flags & F_CONNECTION_CLOSE);
+	 * and the filter reads nothing after it (parse). http-parser's flag
+	 * also covers a close token in a trailer, after which it reads
+	 * nothing more, so neither does the filter. */
+	c->last = c->conn_close || !c->keep_alive || (p->flags & F_CONNECTION_CLOSE);
 	if (c->last)
 		evbuffer_add(c->pending, "Connection: close\r\n", 19);
 	else if (p->flags & F_CONNECTION_KEEP_ALIVE)
@@ -832,13 +830,17 @@ tls_in(struct conn *c, struct evbuffer *src)
 	flush_tls_out(c);
 }
 
-/* The request being received asked for 100 Continue and every request
- * before it is answered: sent earlier, the client would take it for the
- * interim answer of an earlier request (on_resume sends it later). */
-static int
-continue_due(const struct conn *c)
+/* 100 Continue, once the request being received asked for it and every
+ * request before it is answered: sent earlier, the client would take it
+ * for the interim answer of an earlier request (filter_in, or on_resume
+ * after the last of those answers). */
+static void
+send_continue_if_due(struct conn *c)
 {
-	return !c->failed && c->in_message && c->expect_continue == 1 && c->answered == c->handed;
+	if (c->failed || !c->in_message || c->expect_continue != 1 || c->answered != c->handed)
+		return;
+	c->expect_continue = 2;
+	send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
 static enum bufferevent_filter_result
@@ -868,10 +870,7 @@ filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	/* 100 Continue only when the body is still to come: sent for a body
 	 * already here, it queued ahead of the answer, which evhttp then
 	 * dropped if the client had closed its sending side meanwhile. */
-	if (continue_due(c)) {
-		c->expect_continue = 2;
-		send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	}
+	send_continue_if_due(c);
 	return BEV_OK;
 }
 
@@ -957,10 +956,8 @@ on_resume(evutil_socket_t fd, short what, void *arg)
 
 	if (filter_alive(c) && c->throttled && !backlogged(c))
 		bufferevent_trigger(c->underlying, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
-	if (filter_alive(c) && continue_due(c)) {
-		c->expect_continue = 2;
-		send_interim(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-	}
+	if (filter_alive(c))
+		send_continue_if_due(c);
 	if (filter_alive(c) && c->held_eof && !c->throttled && c->answered == c->handed)
 		socket_event(c, c->underlying, c->held_eof);
 }
@@ -979,7 +976,7 @@ framing_answered(struct bufferevent *bev)
 	struct conn *c = arg;
 	c->answered++;
 	/* Not from inside evhttp's completion: on the next turn. */
-	if (c->throttled || (c->held_eof && c->answered == c->handed) || continue_due(c))
+	if (c->throttled || (c->answered == c->handed && (c->held_eof || c->expect_continue == 1)))
 		event_active(c->resume_ev, EV_TIMEOUT, 1);
 }
 
