@@ -749,12 +749,12 @@ conn_io_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- dispatch and timeouts ---- */
 
+/* The least-loaded READY connection with room that is not stalled: with
+ * work in flight and silent since before `stalled` (usec). */
 static struct db_conn *
-pool_pick(struct db_pool *p)
+pool_pick(struct db_pool *p, int64_t stalled)
 {
 	struct db_conn *best = NULL;
-
-	int64_t stalled = now_usec() - (int64_t)DB_STALL_MS * 1000;
 
 	for (int i = 0; i < p->nconns; i++) {
 		struct db_conn *c = &p->conns[i];
@@ -829,7 +829,9 @@ pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 	}
-	while (p->queue.head != NULL && (c = pool_pick(p)) != NULL) {
+	int64_t stalled = now_usec() - (int64_t)DB_STALL_MS * 1000;
+
+	while (p->queue.head != NULL && (c = pool_pick(p, stalled)) != NULL) {
 		struct db_item *it = fifo_pop(&p->queue);
 		if (!PQsendQueryPrepared(c->pg, it->stmt->name, it->nparams,
 		    it->values, it->lengths, it->formats, 0)) {
