@@ -199,6 +199,15 @@ def worker(database, tmpdir_module):
         yield w
 
 
+def alive(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def wait_for(predicate, timeout=15, interval=0.05, what="condition"):
     deadline = time.time() + timeout * SLOW
     while time.time() < deadline:

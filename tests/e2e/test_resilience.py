@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 import requests
 
-from conftest import BIN, ROOT, Server, sql, wait_for
+from conftest import BIN, ROOT, Server, alive, sql, wait_for
 from gen import SIRET_A, account, application, call_doc, parse_receipt, problem, xml_headers
 
 PGDIR = os.environ.get("GEN_TEST_PGDIR")
@@ -130,15 +130,6 @@ def test_several_processes_and_a_killed_one(env):
     finally:
         server.stop()
     assert server.p.returncode == 0
-
-
-def alive(pid):
-    """The process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_children_follow_a_killed_supervisor(env):

@@ -392,8 +392,10 @@ def test_decision_amounts_and_budget(env):
     assert sql(db, "SELECT detail FROM audit_log WHERE action = 'decision.funded' AND subject = %s", (t1,)) == \
         [("13500000",)]
     # 65,000.01 more would pass the budget by one cent; 65,000 meets it exactly
-    refused_one = post((t2, "funded", ' amount="65000.01"'))
-    assert problem(refused_one, 422)["errors"][0]["line"] == 2
+    p = problem(post((t2, "funded", ' amount="65000.01"')), 422)
+    assert [e["line"] for e in p["errors"]] == [2] and "200000.01" in p["errors"][0]["message"], p
+    assert sql(db, "SELECT count(*) FROM decisions d JOIN applications a ON a.id = d.application_id "
+                   "WHERE a.tracking = %s", (t2,))[0][0] == 0
     # decided: no decline (so no replacement), no undo of its run
     rev = sql(db, "SELECT u.email FROM assignments x JOIN users u ON u.id = x.user_id "
                   "JOIN applications a ON a.id = x.application_id WHERE a.tracking = %s AND x.state = 'active' "

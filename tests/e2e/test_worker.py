@@ -15,7 +15,7 @@ import time
 import psycopg2
 import pytest
 
-from conftest import BIN, ROOT, Worker, genctl, sql, wait_for
+from conftest import BIN, ROOT, Worker, alive, genctl, sql, wait_for
 
 SIRET = "73282932000074"
 EXAMPLES = os.path.join(ROOT, "forms", "examples")
@@ -416,9 +416,5 @@ def test_supervisor_restarts_a_dead_child_and_takes_children_down_with_it(databa
     os.kill(sup.p.pid, signal.SIGKILL)      # the supervisor alone
     sup.p.wait(10)
 
-    def gone():
-        return all(not os.path.exists(f"/proc/{k}") or
-                   open(f"/proc/{k}/stat").read().split(")")[1].split()[0] == "Z"
-                   for k in kids)
-    wait_for(gone, what="children stopped after their supervisor died")
+    wait_for(lambda: not any(alive(k) for k in kids), what="children stopped after their supervisor died")
     assert sup.log().count("event=worker_stop") == 2
